@@ -1,0 +1,133 @@
+"""One small adapter per array library (numpy, cupy, torch).
+
+An adapter describes the caller's object (library, shape, dtype, device), hands the backends a zero-copy view
+(numpy for host data, cupy for device data; torch CUDA tensors through DLPack), allocates outputs and workspaces
+with the caller's library, and resolves the stream to run on. torch and cupy are imported only when an object of
+theirs arrives. bfloat16 data has no numpy/cupy dtype: its view holds the raw bits as int16 and the logical dtype
+travels beside it as the string "bfloat16".
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+LIBRARIES = ("numpy", "cupy", "torch")
+
+
+@dataclass(frozen=True)
+class Operand:
+    name: str  # the argument's name, for messages
+    obj: object  # the caller's object
+    library: str  # "numpy" | "cupy" | "torch"
+    shape: tuple
+    dtype: str  # e.g. "float32", "bfloat16", "int64"
+    device: str  # "cpu" or "cuda:N"
+
+    @property
+    def device_id(self) -> int | None:
+        return None if self.device == "cpu" else int(self.device.split(":")[1])
+
+
+def library_of(obj) -> str | None:
+    root = type(obj).__module__.split(".")[0]
+    if root == "numpy" and type(obj).__name__ == "ndarray":
+        return "numpy"
+    if root == "cupy" and type(obj).__name__ == "ndarray":
+        return "cupy"
+    if root == "torch":
+        import torch
+
+        if isinstance(obj, torch.Tensor):
+            return "torch"
+    return None
+
+
+def describe(name: str, obj) -> Operand:
+    library = library_of(obj)
+    if library is None:
+        raise TypeError(
+            f"{name} must be a numpy.ndarray, cupy.ndarray or torch.Tensor, got {type(obj).__module__}.{type(obj).__name__}"
+        )
+    if library == "numpy":
+        return Operand(name, obj, library, tuple(obj.shape), obj.dtype.name, "cpu")
+    if library == "cupy":
+        return Operand(name, obj, library, tuple(obj.shape), obj.dtype.name, f"cuda:{obj.device.id}")
+    return Operand(name, obj, library, tuple(obj.shape), str(obj.dtype).removeprefix("torch."), str(obj.device))
+
+
+def backend_view(op: Operand):
+    """Zero-copy numpy (host) or cupy (device) view of the operand's data; bfloat16 as int16 bits."""
+    obj = op.obj
+    if op.library != "torch":
+        return obj
+    import torch
+
+    tensor = obj.detach()
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.view(torch.int16)
+    if tensor.device.type == "cpu":
+        return tensor.numpy()
+    import cupy
+
+    return cupy.from_dlpack(tensor)
+
+
+def empty(library: str, shape: tuple, dtype: str, device: str):
+    """A new array of the caller's library: returns (caller's object, backend view of it)."""
+    if library == "numpy":
+        import numpy
+
+        out = numpy.empty(shape, dtype)
+        return out, out
+    if library == "cupy":
+        import cupy
+
+        with cupy.cuda.Device(int(device.split(":")[1])):
+            out = cupy.empty(shape, dtype)
+        return out, out
+    import torch
+
+    out = torch.empty(shape, dtype=getattr(torch, dtype), device=device)
+    return out, backend_view(Operand("out", out, "torch", shape, dtype, device))
+
+
+@contextlib.contextmanager
+def running_on(library: str, device: str, stream):
+    """Enter the operands' device and stream and yield the cupy stream to queue work on (None for host data).
+
+    The stream is the caller's library's current stream unless ``stream`` names one of that library's own streams;
+    a stream object of another library is refused. For torch the stream is also made torch's current stream for
+    the call, so that outputs and workspaces from torch's caching allocator belong to the stream that uses them."""
+    if device == "cpu":
+        if stream is not None:
+            raise TypeError(f"stream applies to GPU arrays only; the arrays are {library} arrays on the CPU")
+        yield None
+        return
+    import cupy
+
+    device_id = int(device.split(":")[1])
+    if library == "cupy":
+        if stream is not None and not isinstance(stream, cupy.cuda.stream.BaseStream):
+            raise TypeError(
+                "stream must be a cupy.cuda.Stream (or ExternalStream) for cupy arrays, got "
+                f"{type(stream).__module__}.{type(stream).__name__}"
+            )
+        with cupy.cuda.Device(device_id):
+            run_stream = stream if stream is not None else cupy.cuda.get_current_stream()
+            with run_stream:
+                yield run_stream
+        return
+    import torch
+
+    if stream is None:
+        stream = torch.cuda.current_stream(device_id)
+    elif not isinstance(stream, torch.cuda.Stream):
+        raise TypeError(
+            f"stream must be a torch.cuda.Stream for torch tensors, got {type(stream).__module__}.{type(stream).__name__}"
+        )
+    elif stream.device_index != device_id:
+        raise ValueError(f"stream is on cuda:{stream.device_index} but the tensors are on {device}")
+    run_stream = cupy.cuda.ExternalStream(stream.cuda_stream, device_id)
+    with torch.cuda.stream(stream), cupy.cuda.Device(device_id), run_stream:
+        yield run_stream

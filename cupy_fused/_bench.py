@@ -1,0 +1,262 @@
+"""`cupy-fused bench`: our call against its peers, with floors, in one table.
+
+On a GPU (torch needed for the peers): inputs are torch CUDA tensors passed zero-copy; every contender runs on
+torch's current stream and is timed with CUDA events on that stream, after warm-up, as the median of many runs,
+rotating among input sets when they would fit in L2. The reference is float64. Without a GPU the NumPy backend is
+timed with a host clock against torch's CPU path (when torch is there).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+import cupy_fused
+
+KERNELBENCH_SHAPE = (128, 32768, 32768)
+CPU_SHAPE = (128, 1024, 1024)
+SIGMOID_SUM_SHAPE = (16384, 65536)
+
+
+@dataclass
+class Row:
+    shape: str
+    contender: str
+    ms: float
+    tflops: float
+    gbps: float
+    rel_err: float | None
+    speedup: dict = field(default_factory=dict)  # over each torch peer: peer_ms / ms
+    floor: str = ""  # "x.xx of <floor>"
+    extra_mb: float | None = None
+
+
+def _rel_err(out, ref) -> float:
+    out = np.asarray(out, np.float64).ravel()
+    ref = np.asarray(ref, np.float64).ravel()
+    return float(np.linalg.norm(out - ref) / max(np.linalg.norm(ref), 1e-300))
+
+
+def _print_table(rows: list[Row], title: str) -> None:
+    peers = sorted({p for r in rows for p in r.speedup})
+    head = ["shape B x K x N", "contender", "ms", "TFLOP/s", "GB/s", "rel err"] + [f"vs {p}" for p in peers]
+    head += ["floor", "extra MB"]
+    lines = []
+    for r in rows:
+        cells = [r.shape, r.contender, f"{r.ms:.4f}", f"{r.tflops:.3g}", f"{r.gbps:.0f}",
+                 "-" if r.rel_err is None else f"{r.rel_err:.2e}"]
+        cells += [f"{r.speedup[p]:.2f}x" if p in r.speedup else "-" for p in peers]
+        cells += [r.floor or "-", "-" if r.extra_mb is None else f"{r.extra_mb:.1f}"]
+        lines.append(cells)
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *lines)]
+    print(f"\n{title}")
+    for cells in [head, ["-" * w for w in widths]] + lines:
+        print("  ".join(str(c).rjust(w) for c, w in zip(cells, widths)))
+
+
+def _environment() -> dict:
+    env = {"date": datetime.date.today().isoformat(), "python": platform.python_version(),
+           "cupy_fused": cupy_fused.__version__, "numpy": np.__version__}
+    for name in ("cupy", "torch"):
+        try:
+            env[name] = __import__(name).__version__
+        except ImportError:
+            pass
+    return env
+
+
+# ------------------------------------------------------------------------------------------------------------ GPU
+
+class _GpuTimer:
+    def __init__(self, torch):
+        self.torch = torch
+
+    def __call__(self, fn, n_inputs: int, warmup: int = 5, reps: int = 30) -> float:
+        """Median ms of fn(i) over reps, with events on torch's current stream."""
+        torch = self.torch
+        for i in range(warmup):
+            fn(i % n_inputs)
+        stream = torch.cuda.current_stream()
+        times = []
+        for i in range(reps):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record(stream)
+            fn(i % n_inputs)
+            end.record(stream)
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+        return statistics.median(times)
+
+
+def _measure_hbm_read(torch, timer) -> float:
+    """GB/s of a large on-device sum (bytes read over time)."""
+    big = torch.rand(2**30, device="cuda")  # 4 GiB
+    ms = timer(lambda i: big.sum(), 1, warmup=3, reps=20)
+    del big
+    return 4 * 2**30 / ms / 1e6
+
+
+def _measure_matmul(torch, tf32: bool, timer) -> float:
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    a, b = torch.randn(8192, 8192, device="cuda"), torch.randn(8192, 8192, device="cuda")
+    ms = timer(lambda i: a @ b, 1, warmup=3, reps=10)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    return 2 * 8192**3 / ms / 1e9
+
+
+def _reference(torch, x, w, b):
+    """float64 result, over chunks of N so that memory stays bounded."""
+    out = torch.zeros(x.shape[0], 1, dtype=torch.float64, device=x.device)
+    step = max(1, 2**28 // x.shape[0])
+    xd = x.double()
+    for s in range(0, w.shape[0], step):
+        z = torch.nn.functional.linear(xd, w[s : s + step].double(), b[s : s + step].double())
+        out += torch.sigmoid(z).sum(-1, keepdim=True)
+    return out
+
+
+def _bench_gpu(shapes, reps) -> tuple[list[Row], dict]:
+    import torch
+
+    timer = _GpuTimer(torch)
+    torch.manual_seed(0)
+    props = torch.cuda.get_device_properties(0)
+    hbm = _measure_hbm_read(torch, timer)
+    fp32_tflops, tf32_tflops = _measure_matmul(torch, False, timer), _measure_matmul(torch, True, timer)
+    meta = {"gpu": props.name, "hbm_read_gbps": round(hbm), "cublas_fp32_tflops": round(fp32_tflops, 1),
+            "cublas_tf32_tflops": round(tf32_tflops, 1)}
+    print(f"{props.name}: HBM read {hbm:.0f} GB/s (4 GiB sum), matmul fp32 {fp32_tflops:.0f} TFLOP/s, "
+          f"TF32 {tf32_tflops:.0f} TFLOP/s (8192^3)", flush=True)
+    l2 = getattr(props, "L2_cache_size", 50 * 2**20)
+    rows = []
+    for B, K, N in shapes:
+        label = f"{B} x {K} x {N}"
+        in_bytes = 4 * (B * K + N * K + N + B)
+        n_inputs = 1 if in_bytes > 2 * l2 else 4
+        bound = 1 / math.sqrt(K) if K else 1.0
+        sets = [(torch.randn(B, K, device="cuda"),
+                 torch.empty(N, K, device="cuda").uniform_(-bound, bound),
+                 torch.empty(N, device="cuda").uniform_(-bound, bound)) for _ in range(n_inputs)]
+        ref = _reference(torch, *sets[0]).cpu().numpy()
+        flops = 2 * B * K * N
+        floor_mem_ms = in_bytes / hbm / 1e6
+
+        def torch_eager(i, s=sets):
+            x, w, b = s[i]
+            return torch.sum(torch.sigmoid(torch.nn.functional.linear(x, w, b)), dim=1, keepdim=True)
+
+        contenders = [
+            ("torch fp32", False, torch_eager),
+            ("torch tf32", True, torch_eager),
+            ("ours ieee", False, lambda i, s=sets: cupy_fused.linear_sigmoid_sum(*s[i], precision="ieee")),
+            ("ours tf32", False, lambda i, s=sets: cupy_fused.linear_sigmoid_sum(*s[i], precision="tf32")),
+        ]
+        peer_ms = {}
+        for name, tf32, fn in contenders:
+            torch.backends.cuda.matmul.allow_tf32 = tf32
+            out = fn(0).float().cpu().numpy()
+            torch.cuda.synchronize()
+            base = torch.cuda.memory_allocated()
+            torch.cuda.reset_peak_memory_stats()
+            fn(0)
+            torch.cuda.synchronize()
+            extra = (torch.cuda.max_memory_allocated() - base) / 2**20
+            ms = timer(fn, n_inputs, reps=reps)
+            torch.backends.cuda.matmul.allow_tf32 = False
+            if name.startswith("torch"):
+                peer_ms[name] = ms
+            compute_floor = flops / ((tf32_tflops if "tf32" in name else fp32_tflops) * 1e9)
+            floor_ms, floor_name = max((floor_mem_ms, "HBM"), (compute_floor, "matmul"))
+            rows.append(Row(label, name, ms, flops / ms / 1e9, in_bytes / ms / 1e6, _rel_err(out, ref),
+                            {p: v / ms for p, v in peer_ms.items() if not name.startswith("torch")},
+                            f"{floor_ms / ms:.2f} of {floor_name} {floor_ms:.3f} ms", extra))
+            print(f"  {label} {name}: {ms:.4f} ms", flush=True)
+        del sets
+        torch.cuda.empty_cache()
+
+    # The reduction alone, over an fp32 z of SIGMOID_SUM_SHAPE: a bandwidth test.
+    B, N = SIGMOID_SUM_SHAPE
+    z, b = torch.randn(B, N, device="cuda"), torch.randn(N, device="cuda")
+    ref = torch.sigmoid(z.double() + b.double()).sum(-1, keepdim=True).cpu().numpy()
+    z_bytes = 4 * (B * N + N + B)
+    ms_torch = timer(lambda i: torch.sigmoid(z + b).sum(-1, keepdim=True), 1, reps=reps)
+    ms = timer(lambda i: cupy_fused.sigmoid_sum(z, b), 1, reps=reps)
+    out = cupy_fused.sigmoid_sum(z, b).cpu().numpy()
+    rows.append(Row(f"sigmoid_sum {B} x {N}", "ours", ms, 0.0, z_bytes / ms / 1e6, _rel_err(out, ref),
+                    {"torch fp32": ms_torch / ms}, f"{z_bytes / hbm / 1e6 / ms:.2f} of HBM read"))
+    return rows, meta
+
+
+# ------------------------------------------------------------------------------------------------------------ CPU
+
+def _bench_cpu(shapes, reps) -> tuple[list[Row], dict]:
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    rng = np.random.default_rng(0)
+    rows = []
+    for B, K, N in shapes:
+        label = f"{B} x {K} x {N}"
+        bound = 1 / math.sqrt(K) if K else 1.0
+        x = rng.standard_normal((B, K), dtype=np.float32)
+        w = rng.uniform(-bound, bound, (N, K)).astype(np.float32)
+        b = rng.uniform(-bound, bound, N).astype(np.float32)
+        z = x.astype(np.float64) @ w.astype(np.float64).T + b
+        ref = (1 / (1 + np.exp(-z))).sum(-1, keepdims=True)
+        contenders = [("ours numpy", lambda: cupy_fused.linear_sigmoid_sum(x, w, b))]
+        if torch is not None:
+            xt, wt, bt = map(torch.from_numpy, (x, w, b))
+            contenders.insert(0, ("torch cpu", lambda: torch.sum(torch.sigmoid(torch.nn.functional.linear(xt, wt, bt)), 1, keepdim=True)))
+        peer_ms = {}
+        for name, fn in contenders:
+            out = np.asarray(fn())
+            times = []
+            for _ in range(reps):
+                t = time.perf_counter()
+                fn()
+                times.append((time.perf_counter() - t) * 1e3)
+            ms = statistics.median(times)
+            if name.startswith("torch"):
+                peer_ms[name] = ms
+            rows.append(Row(label, name, ms, 2 * B * K * N / ms / 1e9, 4 * (B * K + N * K + N + B) / ms / 1e6,
+                            _rel_err(out, ref), {p: v / ms for p, v in peer_ms.items() if not name.startswith("torch")}))
+    return rows, {"gpu": None, "cpu": platform.processor() or platform.machine()}
+
+
+def _gpu_available() -> bool:
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+def main(shapes=None, reps: int = 30, json_path: str | None = None) -> int:
+    gpu = _gpu_available()
+    if gpu:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            print("cupy-fused bench on a GPU compares against torch; install torch to run it", file=sys.stderr)
+            return 2
+        rows, meta = _bench_gpu(shapes or [KERNELBENCH_SHAPE], reps)
+    else:
+        print("no GPU found: timing the NumPy backend on the CPU at a CPU-sized shape", flush=True)
+        rows, meta = _bench_cpu(shapes or [CPU_SHAPE], reps)
+    meta.update(_environment())
+    _print_table(rows, f"cupy-fused bench on {meta.get('gpu') or meta.get('cpu')} ({meta['date']}, "
+                       + ", ".join(f"{k} {meta[k]}" for k in ("cupy", "torch") if k in meta) + ")")
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump({"meta": meta, "rows": [asdict(r) for r in rows]}, f, indent=1)
+    return 0

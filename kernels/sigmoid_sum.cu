@@ -1,0 +1,70 @@
+// Row reduction: out[r] = carry[r] + sum_j sigmoid(z[r, j] + bias[j]), one pass over z.
+//
+// Z: element type of z (the matmul output: float or double, or the caller's dtype for the public sigmoid_sum).
+// T: the caller's dtype (bias and out). Sums accumulate in cf::acc<Z> (fp32, fp64 for double).
+// ROWS rows share a block so that each bias element is loaded once per ROWS rows. VEC selects 16-byte loads of z;
+// the launcher picks it only when z's base address and row stride keep every row 16-byte aligned.
+// carry (nullable) holds the sums of earlier column chunks; the result goes to out (caller's dtype) when out is
+// non-null, else to partial (accumulator dtype) for the next chunk. All offsets are 64-bit.
+#include "common.cuh"
+
+template <typename Z, typename T, int ROWS, bool VEC>
+__global__ void __launch_bounds__(256) sigmoid_sum(const Z* __restrict__ z, long long ldz, const T* __restrict__ bias,
+                                                   const typename cf::acc<Z>::type* __restrict__ carry,
+                                                   typename cf::acc<Z>::type* __restrict__ partial, T* __restrict__ out,
+                                                   long long rows, long long cols) {
+    using A = typename cf::acc<Z>::type;
+    constexpr int V = VEC ? 16 / sizeof(Z) : 1;
+    const long long row0 = (long long)blockIdx.x * ROWS;
+    const int live = (int)min((long long)ROWS, rows - row0);
+    A sums[ROWS];
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r) sums[r] = A(0);
+
+    const long long body = VEC ? cols / V * V : 0;
+    if constexpr (VEC) {
+        struct alignas(16) Pack { Z v[V]; };
+#pragma unroll 2
+        for (long long j = (long long)threadIdx.x * V; j < body; j += (long long)blockDim.x * V) {
+            A b[V];
+#pragma unroll
+            for (int v = 0; v < V; ++v) b[v] = bias ? A(cf::to_acc(bias[j + v])) : A(0);
+#pragma unroll
+            for (int r = 0; r < ROWS; ++r) {
+                if (r < live) {
+                    const Pack p = *reinterpret_cast<const Pack*>(z + (row0 + r) * ldz + j);
+#pragma unroll
+                    for (int v = 0; v < V; ++v) sums[r] += cf::sigmoid(A(cf::to_acc(p.v[v])) + b[v]);
+                }
+            }
+        }
+    }
+    for (long long j = body + threadIdx.x; j < cols; j += blockDim.x) {
+        const A b = bias ? A(cf::to_acc(bias[j])) : A(0);
+#pragma unroll
+        for (int r = 0; r < ROWS; ++r)
+            if (r < live) sums[r] += cf::sigmoid(A(cf::to_acc(z[(row0 + r) * ldz + j])) + b);
+    }
+
+    // Block reduction: warp shuffles, then one value per warp and row through shared memory.
+    __shared__ A warp_sums[ROWS][32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r) {
+        const A s = cf::warp_sum(sums[r]);
+        if (lane == 0) warp_sums[r][warp] = s;
+    }
+    __syncthreads();
+    if (warp < ROWS && warp < live) {
+        A s = lane < warps ? warp_sums[warp][lane] : A(0);
+        s = cf::warp_sum(s);
+        if (lane == 0) {
+            const long long row = row0 + warp;
+            if (carry) s += carry[row];
+            if (out)
+                out[row] = cf::from_acc<T>(s);
+            else
+                partial[row] = s;
+        }
+    }
+}
