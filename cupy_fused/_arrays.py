@@ -10,6 +10,7 @@ travels beside it as the string "bfloat16".
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 
 LIBRARIES = ("numpy", "cupy", "torch")
@@ -70,7 +71,9 @@ def backend_view(op: Operand):
         return tensor.numpy()
     import cupy
 
-    return cupy.from_dlpack(tensor)
+    # The capsule form of DLPack: torch's __dlpack__ adds stream bookkeeping that costs tens of microseconds per
+    # tensor, and the work runs on the tensor's own stream (see running_on), so no hand-over is needed.
+    return cupy.from_dlpack(torch.utils.dlpack.to_dlpack(tensor))
 
 
 def empty(library: str, shape: tuple, dtype: str, device: str):
@@ -108,7 +111,7 @@ def running_on(library: str, device: str, stream):
 
     device_id = int(device.split(":")[1])
     if library == "cupy":
-        if stream is not None and not isinstance(stream, cupy.cuda.stream.BaseStream):
+        if stream is not None and not isinstance(stream, (cupy.cuda.Stream, cupy.cuda.ExternalStream)):
             raise TypeError(
                 "stream must be a cupy.cuda.Stream (or ExternalStream) for cupy arrays, got "
                 f"{type(stream).__module__}.{type(stream).__name__}"
@@ -120,14 +123,39 @@ def running_on(library: str, device: str, stream):
         return
     import torch
 
-    if stream is None:
-        stream = torch.cuda.current_stream(device_id)
-    elif not isinstance(stream, torch.cuda.Stream):
+    if stream is None:  # already torch's current stream: no need to make it current
+        with cupy.cuda.Device(device_id), _cupy_stream(_current_torch_stream(torch, device_id), device_id) as run_stream:
+            yield run_stream
+        return
+    if not isinstance(stream, torch.cuda.Stream):
         raise TypeError(
             f"stream must be a torch.cuda.Stream for torch tensors, got {type(stream).__module__}.{type(stream).__name__}"
         )
-    elif stream.device_index != device_id:
+    if stream.device_index != device_id:
         raise ValueError(f"stream is on cuda:{stream.device_index} but the tensors are on {device}")
-    run_stream = cupy.cuda.ExternalStream(stream.cuda_stream, device_id)
-    with torch.cuda.stream(stream), cupy.cuda.Device(device_id), run_stream:
+    with torch.cuda.stream(stream), cupy.cuda.Device(device_id), _cupy_stream(stream.cuda_stream, device_id) as run_stream:
         yield run_stream
+
+
+def _current_torch_stream(torch, device_id: int) -> int:
+    raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)  # a C call, where torch.cuda.current_stream is Python
+    return raw(device_id) if raw is not None else torch.cuda.current_stream(device_id).cuda_stream
+
+
+class _StreamHandle:
+    """A raw cudaStream_t offered through the CUDA stream protocol, for cupy.cuda.Stream.from_external."""
+
+    def __init__(self, handle: int):
+        self.handle = handle
+
+    def __cuda_stream__(self):
+        return 0, self.handle
+
+
+@functools.lru_cache(maxsize=64)
+def _cupy_stream(handle: int, device_id: int):
+    """A cupy view of a stream owned elsewhere (it owns nothing, so keeping one per handle is safe)."""
+    import cupy
+
+    with cupy.cuda.Device(device_id):
+        return cupy.cuda.Stream.from_external(_StreamHandle(handle))

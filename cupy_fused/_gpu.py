@@ -90,12 +90,14 @@ def blas_ready(a):
 
 
 def gemm(x, w, z, dtype: str, precision: str, stream) -> None:
-    """z (B, n) row-major contiguous, in the accumulator dtype = x (B, K) @ w (n, K).T, queued on ``stream``."""
+    """z (B, n) row-major with unit column stride, in the accumulator dtype = x (B, K) @ w (n, K).T, queued on
+    ``stream``."""
     from cupy.cuda import device
     from cupy_backends.cuda.libs import cublas
 
     rows, k = x.shape
     n = w.shape[0]
+    ld_z = z.strides[0] // z.dtype.itemsize if rows > 1 else n
     w_row_major, ld_w = _blas_layout(w, n, k)
     x_row_major, ld_x = _blas_layout(x, rows, k)
     # Column-major, z.T (n x B) = W (n x K) @ x.T (K x B): a row-major W is stored as W.T (op T), a row-major x as
@@ -119,7 +121,7 @@ def gemm(x, w, z, dtype: str, precision: str, stream) -> None:
             handle, op_w, op_x, n, rows, k,
             alpha.ctypes.data, w.data.ptr, _CUDA_TYPE[dtype], ld_w,
             x.data.ptr, _CUDA_TYPE[dtype], ld_x,
-            beta.ctypes.data, z.data.ptr, _CUDA_TYPE[acc_dtype(dtype)], n,
+            beta.ctypes.data, z.data.ptr, _CUDA_TYPE[acc_dtype(dtype)], ld_z,
             compute, cublas.CUBLAS_GEMM_DEFAULT,
         )
     finally:

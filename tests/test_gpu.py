@@ -74,10 +74,11 @@ def test_tf32_is_used_only_when_asked(rng):
     x, w, b = cuda_inputs(rng, (64,), 4096, 256, torch.float32)
     ref = exact_reference(x, w, b)
     handle = cp.cuda.device.get_cublas_handle()
-    cublas.setMathMode(handle, cublas.CUBLAS_TF32_TENSOR_OP_MATH)  # what CUPY_TF32=1 does to CuPy's handle
+    tf32_math = 3  # CUBLAS_TF32_TENSOR_OP_MATH (cupy_backends does not name it): a handle set to widen fp32 to TF32
+    cublas.setMathMode(handle, tf32_math)
     try:
         err_ieee = rel_err(cupy_fused.linear_sigmoid_sum(x, w, b, precision="ieee").double().cpu().numpy(), ref)
-        assert cublas.getMathMode(handle) == cublas.CUBLAS_TF32_TENSOR_OP_MATH  # restored
+        assert cublas.getMathMode(handle) == tf32_math  # restored
     finally:
         cublas.setMathMode(handle, cublas.CUBLAS_DEFAULT_MATH)
     err_tf32 = rel_err(cupy_fused.linear_sigmoid_sum(x, w, b, precision="tf32").double().cpu().numpy(), ref)
@@ -155,9 +156,9 @@ def test_non_contiguous_inputs(rng, precision):
 def test_chunked_workspace_matches_single_pass(rng):
     x, w, b = cuda_inputs(rng, (17,), 64, 1000, torch.float32)
     whole = cupy_fused.linear_sigmoid_sum(x, w, b)
-    for workspace in (4, 17 * 4 * 8, 17 * 4 * 100):
+    for workspace in (4, 17 * 4 * 8, 17 * 4 * 100):  # chunks of 1, 8, and 96 columns (the last one 40 wide)
         chunked = cupy_fused.linear_sigmoid_sum(x, w, b, workspace_bytes=workspace)
-        torch.testing.assert_close(chunked, whole, rtol=2e-6, atol=0)
+        torch.testing.assert_close(chunked, whole, rtol=2e-6, atol=0, msg=f"workspace_bytes={workspace}")
 
 
 def test_edge_cases_like_torch(rng):
