@@ -1,0 +1,243 @@
+"""Launcher for the fused linear -> sigmoid -> row-sum kernels of ``kernels/fused_linear_sigmoid_sum.cu``.
+
+``run(x, w, bias, out, precision, stream)`` computes ``out[b] = sum_n sigmoid(x[b] . w[n] + bias[n])`` in one pass
+over x and W: each block computes a BM x BN tile of ``x @ w.T`` in registers, applies bias + sigmoid, and writes one
+partial sum per row into a ``(B, ceil(N/BN))`` workspace (accumulator dtype); a second kernel sums each row of it in
+a fixed order. With a single N tile the first kernel writes ``out`` itself. Results are bit-identical run to run.
+
+Kernels by dtype / precision (compute capability >= 8.0 for the tensor-core ones):
+
+* float32 ``"tf32"``: operands rounded to nearest, ties away (as ``cvt.rna``). On sm_90a with 16-byte aligned operands
+  a ``wgmma`` kernel (m64n256k8, operands rounded in shared memory); elsewhere ``mma.sync`` m16n8k8 (rounded in
+  registers).
+* float32 ``"tf32x3"``: each operand split into hi = tf32(v) and lo = tf32(v - hi); hi*lo + lo*hi + hi*hi on tensor
+  cores, each k tile (32 values of k) accumulated from zero and then added to the running sums with a plain fp32
+  add (the tensor cores' own accumulation is not round-to-nearest; without this step the error over K = 32768 was
+  60x cuBLAS fp32's, with it about 1x).
+* float32 ``"bf16"``: operands rounded to bf16, ``mma.sync`` m16n8k16, fp32 accumulation.
+* float32 ``"ieee"``: CUDA-core FMA kernel (also every float32 precision on GPUs below compute capability 8.0).
+* float16 / bfloat16: ``mma.sync`` m16n8k16 with fp32 accumulation (FMA kernel below 8.0); ``precision`` ignored.
+* float64: FMA kernel with double accumulation; ``precision`` ignored.
+* Tiny problems (B*N*K <= 2**20) take the FMA kernel for every dtype and precision: they are launch-bound, the FMA
+  kernel needs no large shared-memory carve-out, and its fp32 result is at least as accurate as the requested mode.
+
+The tensor-core kernel reads tiles with 16-byte ``cp.async`` when both x and w have 16-byte aligned base pointers and
+row strides (``K % 4 == 0`` for fp32 contiguous rows); otherwise a variant with element loads (same results, slower)
+is launched. Offsets are 64-bit; B, N and K must each be below 2**31.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _kernels
+
+FILENAME = "fused_linear_sigmoid_sum.cu"
+PRECISIONS = ("ieee", "tf32", "tf32x3", "bf16")
+_NATIVE16 = 4
+_CTYPE = {"float32": "float", "float64": "double", "float16": "__half", "bfloat16": "__nv_bfloat16"}
+_ITEMSIZE = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2}
+_GROUP_M = 8  # M tiles per raster group (L2 reuse of x and W rows among resident blocks)
+
+
+@dataclass(frozen=True)
+class TileConfig:
+    """Tensor-core tile: block BM x BN, warp tile WM x WN, pipeline depth, min blocks per SM (launch bounds)."""
+
+    bm: int
+    bn: int
+    wm: int
+    wn: int
+    stages: int
+    minb: int
+
+    @property
+    def threads(self) -> int:
+        return (self.bm // self.wm) * (self.bn // self.wn) * 32
+
+    def smem_bytes(self) -> int:
+        # every smem row holds 128 bytes (BK = 128 / itemsize); stages * (BM + BN) rows
+        return self.stages * (self.bm + self.bn) * 128
+
+
+# Tile table (H100 measurements in benchmarks/NOTES.md). Kernel modes: 1 tf32, 2 tf32x3 (accumulates straight into
+# the tensor-core accumulators: NOT fp32-accurate over long K, kept for the lab), 3 bf16 from fp32, 4 native fp16 /
+# bf16, 5 tf32x3 with an fp32 add per k tile (the "tf32x3" precision).
+_T128x128_W64x32_M2 = TileConfig(128, 128, 64, 32, 3, 2)  # 8 warps of 64 x 32, 96 KiB smem, 2 blocks / SM
+_T128x128_W64x64_M2 = TileConfig(128, 128, 64, 64, 3, 2)  # 4 warps of 64 x 64, 96 KiB smem, 2 blocks / SM
+_T128x256_W64x64_M1 = TileConfig(128, 256, 64, 64, 3, 1)  # 8 warps of 64 x 64, 144 KiB smem, 1 block / SM
+_T128x128_W64x32_M1 = TileConfig(128, 128, 64, 32, 3, 1)  # 8 warps of 64 x 32, 96 KiB smem, <= 255 registers
+_FLOAT_MODE = {"tf32": 1, "tf32x3": 5, "bf16": 3}  # float32 precision -> kernel mode
+_SMALL_B = 256  # B at or below this: the wide N tile (x is re-read from L2 once per N tile; W streamed once)
+CONFIGS: dict[int, tuple[TileConfig, TileConfig]] = {  # mode -> (config for B <= _SMALL_B, config for larger B)
+    1: (_T128x256_W64x64_M1, _T128x128_W64x64_M2),
+    2: (_T128x256_W64x64_M1, _T128x128_W64x64_M2),
+    3: (_T128x128_W64x32_M2, _T128x128_W64x32_M2),
+    4: (_T128x256_W64x64_M1, _T128x128_W64x64_M2),
+    5: (_T128x128_W64x32_M1, _T128x128_W64x32_M1),
+}
+# Mode 6: the sm_90a wgmma TF32 kernel (fls_wgmma, BM = 128, BN = cfg.bn, cfg.stages; wm / wn / minb unused);
+# mode 7: the same without rounding (tensor cores truncate; lab only). Used for "tf32" on sm_90a (H100) with 16-byte
+# aligned operands when USE_WGMMA: 5-13 % faster than the mma.sync kernel at the three large target shapes.
+WGMMA_CONFIG = TileConfig(128, 256, 64, 256, 4, 1)
+USE_WGMMA = True
+_TINY_MACS = 1 << 20  # B*N*K at or below this: the FMA kernel (launch-bound; exact fp32, no large smem carve-out)
+
+
+def config_for(mode: int, B: int) -> TileConfig:
+    small, large = CONFIGS[mode]
+    return small if B <= _SMALL_B else large
+
+
+def _dtype_name(dtype, logical_dtype: str | None = None) -> str:
+    if logical_dtype is not None:
+        if logical_dtype != "bfloat16":
+            raise ValueError(f"unsupported logical_dtype {logical_dtype!r}")
+        return "bfloat16"
+    name = np.dtype(dtype).name
+    if name not in _CTYPE or name == "bfloat16":
+        raise TypeError(f"unsupported dtype {name}")
+    return name
+
+
+def _tensor_cores(device_id: int | None = None) -> bool:
+    import cupy
+
+    dev = cupy.cuda.Device(device_id) if device_id is not None else cupy.cuda.Device()
+    return int(dev.compute_capability) >= 80
+
+
+def supports(dtype, precision: str) -> bool:
+    """Whether ``run`` handles this input dtype (numpy dtype or the name "bfloat16") and precision.
+
+    True for float32 with any of PRECISIONS, and for float16 / bfloat16 / float64 with any precision (ignored there).
+    Tensor-core precisions fall back to the FMA kernel on GPUs older than compute capability 8.0 (still supported)."""
+    if precision not in PRECISIONS:
+        return False
+    try:
+        name = "bfloat16" if (isinstance(dtype, str) and dtype == "bfloat16") else np.dtype(dtype).name
+    except TypeError:
+        return False
+    return name in _CTYPE
+
+
+def mma_name(ctype: str, mode: int, cfg: TileConfig, aligned: bool) -> str:
+    return (
+        f"fls::fls_mma<{ctype}, {mode}, {cfg.bm}, {cfg.bn}, {cfg.wm}, {cfg.wn}, {cfg.stages}, {cfg.minb}, "
+        f"{'true' if aligned else 'false'}>"
+    )
+
+
+def wgmma_name(cfg: TileConfig, rounding: bool = True) -> str:
+    return f"fls::fls_wgmma<{cfg.bn}, {cfg.stages}, {'true' if rounding else 'false'}>"
+
+
+def fma_name(ctype: str) -> str:
+    return f"fls::fls_fma<{ctype}>"
+
+
+def reduce_name(ctype: str) -> str:
+    return f"fls::fls_reduce<{ctype}>"
+
+
+def name_expressions() -> list[str]:
+    """Every template instance ``run`` can launch (for the CI compile check)."""
+    names = []
+    for ctype, modes in (("float", sorted(set(_FLOAT_MODE.values()))), ("__half", [_NATIVE16]),
+                         ("__nv_bfloat16", [_NATIVE16])):
+        for mode in modes:
+            for cfg in dict.fromkeys(CONFIGS[mode]):
+                for aligned in (True, False):
+                    names.append(mma_name(ctype, mode, cfg, aligned))
+    names.append(wgmma_name(WGMMA_CONFIG))
+    for ctype in _CTYPE.values():
+        names.append(fma_name(ctype))
+        names.append(reduce_name(ctype))
+    return names
+
+
+def _aligned16(a) -> bool:
+    return a.data.ptr % 16 == 0 and (a.strides[0] % 16 == 0 or a.shape[0] == 1)
+
+
+def plan(B: int, N: int, K: int, dtype_name: str, precision: str, tensor_cores: bool = True,
+         aligned: bool = True, cfg: TileConfig | None = None, mode: int | None = None, arch: str = ""):
+    """(kernel name, threads, dynamic smem bytes, block tile (BM, BN), accumulator dtype) that ``run`` launches."""
+    ctype = _CTYPE[dtype_name]
+    tiny = B * N * K <= _TINY_MACS and cfg is None and mode is None
+    if dtype_name == "float64" or not tensor_cores or tiny or (dtype_name == "float32" and precision == "ieee"):
+        return fma_name(ctype), 256, 0, (64, 64), (np.float64 if dtype_name == "float64" else np.float32)
+    if mode is None:
+        mode = _FLOAT_MODE[precision] if dtype_name == "float32" else _NATIVE16
+        if mode == 1 and USE_WGMMA and arch == "sm_90a":
+            mode = 6
+    if mode in (6, 7):
+        if aligned and arch == "sm_90a" and dtype_name == "float32":
+            cfg = cfg or WGMMA_CONFIG
+            smem = cfg.stages * (128 + cfg.bn) * 128 + 1024
+            return wgmma_name(cfg, mode == 6), 256, smem, (128, cfg.bn), np.float32
+        mode, cfg = 1, None  # unaligned operands or no wgmma: the mma.sync TF32 kernel
+    cfg = cfg or config_for(mode, B)
+    return mma_name(ctype, mode, cfg, aligned), cfg.threads, cfg.smem_bytes(), (cfg.bm, cfg.bn), np.float32
+
+
+def run(x, w, bias, out, precision: str, stream, logical_dtype: str | None = None, *, new_array=None,
+        _cfg: TileConfig | None = None, _mode: int | None = None):
+    """out[b] = sum_n sigmoid(x[b] . w[n] + bias[n]).
+
+    x: (B, K) cupy array, unit inner stride; w: (N, K), unit inner stride; bias: contiguous (N,) or None;
+    out: contiguous (B,), written (not accumulated). All of one dtype (float32, float64, float16, or bfloat16 passed
+    as uint16 views with ``logical_dtype="bfloat16"``), on the current device. Launched on ``stream``; the partials
+    workspace (B x ceil(N/BN), float32, or float64 for float64 inputs) is allocated inside ``with stream:``, by
+    ``new_array(shape, dtype_name)`` when given (the caller's library's allocator), else by cupy.
+    ``_cfg`` / ``_mode`` override the tile configuration / kernel mode (benchmarks only)."""
+    import cupy
+
+    name = _dtype_name(x.dtype, logical_dtype)
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    B, K = x.shape
+    N, K2 = w.shape
+    if K2 != K or out.shape != (B,) or (bias is not None and bias.shape != (N,)):
+        raise ValueError("shape mismatch")
+    if B < 1 or N < 1 or K < 1:
+        raise ValueError("B, N, K must be >= 1")
+    item = _ITEMSIZE[name]
+    if x.strides[1] != item or w.strides[1] != item or out.strides[0] != item:
+        raise ValueError("x and w need a unit inner stride and out must be contiguous")
+    if bias is not None and bias.shape[0] > 1 and bias.strides[0] != item:
+        raise ValueError("bias must be contiguous")
+    if max(B, N, K) >= 2**31:
+        raise ValueError("B, N and K must each be below 2**31")
+
+    device_id = cupy.cuda.Device().id
+    tc = _tensor_cores(device_id)
+    aligned = _aligned16(x) and _aligned16(w)
+    kname, threads, smem, (bm, bn), acc_dtype = plan(B, N, K, name, precision, tc, aligned, _cfg, _mode,
+                                                         _kernels.arch_of(device_id))
+    num_m, num_n = -(-B // bm), -(-N // bn)
+    blocks = num_m * num_n
+    if blocks >= 2**31:
+        raise ValueError("problem too large for one grid")
+    kernel = _kernels.get_function(FILENAME, kname, device_id)
+    if smem > 48 * 1024 and kernel.max_dynamic_shared_size_bytes < smem:
+        kernel.max_dynamic_shared_size_bytes = smem
+
+    ldx = np.int64(x.strides[0] // item if B > 1 else K)
+    ldw = np.int64(w.strides[0] // item if N > 1 else K)
+    with stream:
+        partial = None
+        if num_n > 1:
+            partial = (new_array or cupy.empty)((B, num_n), np.dtype(acc_dtype).name)
+        args = (
+            x, ldx, w, ldw,
+            bias if bias is not None else np.uintp(0),
+            partial if partial is not None else np.uintp(0),
+            out, np.int32(B), np.int32(N), np.int32(K), np.int32(_GROUP_M),
+        )
+        kernel((blocks,), (threads,), args, shared_mem=smem, stream=stream)
+        if num_n > 1:
+            red = _kernels.get_function(FILENAME, reduce_name(_CTYPE[name]), device_id)
+            red((-(-B // 8),), (256,), (partial, out, np.int32(B), np.int32(num_n)), stream=stream)
