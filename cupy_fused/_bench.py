@@ -35,8 +35,10 @@ class Row:
     gbps: float
     rel_err: float | None
     speedup: dict = field(default_factory=dict)  # over each torch peer: peer_ms / ms
-    floor: str = ""  # "x.xx of <floor>"
-    extra_mb: float | None = None
+    floor: str = ""  # "x.xx of <floor> <ms>": the larger of bytes / HBM read and FLOPs / matmul rate at the precision
+    floor_ms: float | None = None
+    extra_mb: float | None = None  # peak device memory above the inputs during one call
+    host_us: float | None = None  # wall time per call in a loop (small shapes, where the host is the limit)
 
 
 def _rel_err(out, ref) -> float:
@@ -46,15 +48,16 @@ def _rel_err(out, ref) -> float:
 
 
 def _print_table(rows: list[Row], title: str) -> None:
-    peers = sorted({p for r in rows for p in r.speedup})
+    peers = list(dict.fromkeys(p for r in rows for p in r.speedup))
     head = ["shape B x K x N", "contender", "ms", "TFLOP/s", "GB/s", "rel err"] + [f"vs {p}" for p in peers]
-    head += ["floor", "extra MB"]
+    head += ["floor", "extra MB", "host us"]
     lines = []
     for r in rows:
         cells = [r.shape, r.contender, f"{r.ms:.4f}", f"{r.tflops:.3g}", f"{r.gbps:.0f}",
                  "-" if r.rel_err is None else f"{r.rel_err:.2e}"]
         cells += [f"{r.speedup[p]:.2f}x" if p in r.speedup else "-" for p in peers]
-        cells += [r.floor or "-", "-" if r.extra_mb is None else f"{r.extra_mb:.1f}"]
+        cells += [r.floor or "-", "-" if r.extra_mb is None else f"{r.extra_mb:.1f}",
+                  "-" if r.host_us is None else f"{r.host_us:.1f}"]
         lines.append(cells)
     widths = [max(len(str(c)) for c in col) for col in zip(head, *lines)]
     print(f"\n{title}")
@@ -74,6 +77,17 @@ def _environment() -> dict:
 
 
 # ------------------------------------------------------------------------------------------------------------ GPU
+
+# The suite: KernelBench's shape, a large B x N, a square GEMM and the old tiny KernelBench shape; None is the default
+# precision. `--shape` replaces it with (shape, every precision).
+SUITE = [
+    (KERNELBENCH_SHAPE, (None, "ieee", "tf32", "tf32x3")),
+    ((16384, 1024, 65536), (None, "tf32")),
+    ((4096, 4096, 4096), (None, "tf32")),
+    ((128, 10, 20), (None, "tf32")),
+]
+ALL_PRECISIONS = (None, "ieee", "tf32", "tf32x3", "bf16")
+
 
 class _GpuTimer:
     def __init__(self, torch):
@@ -95,6 +109,15 @@ class _GpuTimer:
         torch.cuda.synchronize()
         return statistics.median(start.elapsed_time(end) for start, end in events)
 
+    def host_us(self, fn, n_inputs: int, calls: int = 300) -> float:
+        """Wall time per call of a loop of calls (one synchronize at the end): the host cost when kernels are short."""
+        self.torch.cuda.synchronize()
+        t = time.perf_counter()
+        for i in range(calls):
+            fn(i % n_inputs)
+        self.torch.cuda.synchronize()
+        return (time.perf_counter() - t) / calls * 1e6
+
 
 def _measure_hbm_read(torch, timer) -> float:
     """GB/s of a large on-device sum (bytes read over time)."""
@@ -104,9 +127,9 @@ def _measure_hbm_read(torch, timer) -> float:
     return 4 * 2**30 / ms / 1e6
 
 
-def _measure_matmul(torch, tf32: bool, timer) -> float:
+def _measure_matmul(torch, dtype, tf32: bool, timer) -> float:
     torch.backends.cuda.matmul.allow_tf32 = tf32
-    a, b = torch.randn(8192, 8192, device="cuda"), torch.randn(8192, 8192, device="cuda")
+    a, b = torch.randn(8192, 8192, device="cuda", dtype=dtype), torch.randn(8192, 8192, device="cuda", dtype=dtype)
     ms = timer(lambda i: a @ b, 1, warmup=3, reps=10)
     torch.backends.cuda.matmul.allow_tf32 = False
     return 2 * 8192**3 / ms / 1e9
@@ -123,21 +146,37 @@ def _reference(torch, x, w, b):
     return out
 
 
-def _bench_gpu(shapes, reps) -> tuple[list[Row], dict]:
+def _progress(done: int, total: int, label: str) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label[:60]:60s}", end="", file=sys.stderr,
+          flush=True)
+
+
+def _bench_gpu(suite, reps) -> tuple[list[Row], dict]:
     import torch
+
+    from cupy_fused import _plan
 
     timer = _GpuTimer(torch)
     torch.manual_seed(0)
     props = torch.cuda.get_device_properties(0)
     hbm = _measure_hbm_read(torch, timer)
-    fp32_tflops, tf32_tflops = _measure_matmul(torch, False, timer), _measure_matmul(torch, True, timer)
-    meta = {"gpu": props.name, "hbm_read_gbps": round(hbm), "cublas_fp32_tflops": round(fp32_tflops, 1),
-            "cublas_tf32_tflops": round(tf32_tflops, 1)}
-    print(f"{props.name}: HBM read {hbm:.0f} GB/s (4 GiB sum), matmul fp32 {fp32_tflops:.0f} TFLOP/s, "
-          f"TF32 {tf32_tflops:.0f} TFLOP/s (8192^3)", flush=True)
+    rates = {"ieee": _measure_matmul(torch, torch.float32, False, timer),
+             "tf32": _measure_matmul(torch, torch.float32, True, timer),
+             "bf16": _measure_matmul(torch, torch.bfloat16, False, timer)}
+    rates["tf32x3"] = rates["tf32"] / 3  # three TF32 products per product
+    meta = {"gpu": props.name, "hbm_read_gbps": round(hbm)}
+    meta.update({f"matmul_{k}_tflops": round(v, 1) for k, v in rates.items()})
+    print(f"{props.name}: HBM read {hbm:.0f} GB/s (4 GiB sum); matmul at 8192^3: fp32 {rates['ieee']:.0f}, "
+          f"TF32 {rates['tf32']:.0f}, bf16 {rates['bf16']:.0f} TFLOP/s", flush=True)
     l2 = getattr(props, "L2_cache_size", 50 * 2**20)
+    model = lambda x, w, b: torch.sum(torch.sigmoid(torch.nn.functional.linear(x, w, b)), dim=1, keepdim=True)
+    compiled = torch.compile(model)
     rows = []
-    for B, K, N in shapes:
+    total = sum(4 + 2 * len(precisions) for _, precisions in suite) + 1
+    done = 0
+    for (B, K, N), precisions in suite:
         label = f"{B} x {K} x {N}"
         in_bytes = 4 * (B * K + N * K + N + B)
         n_inputs = 1 if in_bytes > 2 * l2 else 4
@@ -147,42 +186,49 @@ def _bench_gpu(shapes, reps) -> tuple[list[Row], dict]:
                  torch.empty(N, device="cuda").uniform_(-bound, bound)) for _ in range(n_inputs)]
         ref = _reference(torch, *sets[0]).cpu().numpy()
         flops = 2 * B * K * N
-        floor_mem_ms = in_bytes / hbm / 1e6
+        small = flops < 1e9
 
-        def torch_eager(i, s=sets):
-            x, w, b = s[i]
-            return torch.sum(torch.sigmoid(torch.nn.functional.linear(x, w, b)), dim=1, keepdim=True)
-
-        contenders = [
-            ("torch fp32", False, torch_eager),
-            ("torch tf32", True, torch_eager),
-            ("ours ieee", False, lambda i, s=sets: cupy_fused.linear_sigmoid_sum(*s[i], precision="ieee")),
-            ("ours tf32", False, lambda i, s=sets: cupy_fused.linear_sigmoid_sum(*s[i], precision="tf32")),
-        ]
+        contenders = [("torch fp32", "ieee", False, lambda i, s=sets: model(*s[i])),
+                      ("torch tf32", "tf32", True, lambda i, s=sets: model(*s[i])),
+                      ("compile fp32", "ieee", False, lambda i, s=sets: compiled(*s[i])),
+                      ("compile tf32", "tf32", True, lambda i, s=sets: compiled(*s[i]))]
+        for precision in precisions:
+            auto_method, resolved = _plan.choose(B, K, N, "float32", precision, "auto", 0)
+            methods = [auto_method] + ([m for m in ("fused", "cublas") if m != auto_method] if resolved == "tf32" else [])
+            for method in methods:
+                name = f"ours {precision or 'default'}" + (f"={resolved}" if precision is None else "")
+                name += f" ({method}{', auto' if method == auto_method else ''})"
+                contenders.append((name, resolved, False, lambda i, s=sets, p=precision, m=method:
+                                   cupy_fused.linear_sigmoid_sum(*s[i], precision=p, method=m)))
         peer_ms = {}
-        for name, tf32, fn in contenders:
+        for name, precision, tf32, fn in contenders:
+            done += 1
+            _progress(done, total, f"{label} {name}")
             torch.backends.cuda.matmul.allow_tf32 = tf32
-            out = fn(0).float().cpu().numpy()
-            torch.cuda.synchronize()
-            base = torch.cuda.memory_allocated()
-            torch.cuda.reset_peak_memory_stats()
-            fn(0)
-            torch.cuda.synchronize()
-            extra = (torch.cuda.max_memory_allocated() - base) / 2**20
-            ms = timer(fn, n_inputs, reps=reps)
-            torch.backends.cuda.matmul.allow_tf32 = False
-            if name.startswith("torch"):
+            try:
+                out = fn(0).float().cpu().numpy()
+                torch.cuda.synchronize()
+                base = torch.cuda.memory_allocated()
+                torch.cuda.reset_peak_memory_stats()
+                fn(0)
+                torch.cuda.synchronize()
+                extra = (torch.cuda.max_memory_allocated() - base) / 2**20
+                ms = timer(fn, n_inputs, reps=reps)
+                host = timer.host_us(fn, n_inputs) if small else None
+            finally:
+                torch.backends.cuda.matmul.allow_tf32 = False
+            if not name.startswith("ours"):
                 peer_ms[name] = ms
-            compute_floor = flops / ((tf32_tflops if "tf32" in name else fp32_tflops) * 1e9)
-            floor_ms, floor_name = max((floor_mem_ms, "HBM"), (compute_floor, "matmul"))
+            floor_ms, floor_name = max((in_bytes / hbm / 1e6, "HBM"), (flops / (rates[precision] * 1e9), "matmul"))
             rows.append(Row(label, name, ms, flops / ms / 1e9, in_bytes / ms / 1e6, _rel_err(out, ref),
-                            {p: v / ms for p, v in peer_ms.items() if not name.startswith("torch")},
-                            f"{floor_ms / ms:.2f} of {floor_name} {floor_ms:.3f} ms", extra))
-            print(f"  {label} {name}: {ms:.4f} ms", flush=True)
+                            {p: v / ms for p, v in peer_ms.items()} if name.startswith("ours") else {},
+                            f"{floor_ms / ms:.2f} of {floor_name} {floor_ms:.3f} ms", floor_ms, extra, host))
         del sets
         torch.cuda.empty_cache()
 
     # The reduction alone, over an fp32 z of SIGMOID_SUM_SHAPE: a bandwidth test.
+    done += 1
+    _progress(done, total, "sigmoid_sum")
     B, N = SIGMOID_SUM_SHAPE
     z, b = torch.randn(B, N, device="cuda"), torch.randn(N, device="cuda")
     ref = torch.sigmoid(z.double() + b.double()).sum(-1, keepdim=True).cpu().numpy()
@@ -191,8 +237,37 @@ def _bench_gpu(shapes, reps) -> tuple[list[Row], dict]:
     ms = timer(lambda i: cupy_fused.sigmoid_sum(z, b), 1, reps=reps)
     out = cupy_fused.sigmoid_sum(z, b).cpu().numpy()
     rows.append(Row(f"sigmoid_sum {B} x {N}", "ours", ms, 0.0, z_bytes / ms / 1e6, _rel_err(out, ref),
-                    {"torch fp32": ms_torch / ms}, f"{z_bytes / hbm / 1e6 / ms:.2f} of HBM read"))
+                    {"torch fp32": ms_torch / ms}, f"{z_bytes / hbm / 1e6 / ms:.2f} of HBM read", z_bytes / hbm / 1e6))
+    print(file=sys.stderr)
     return rows, meta
+
+
+def plot(rows: list[Row], meta: dict, path: str) -> None:
+    """One panel per shape: each contender's time, shortest first, with the floor as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shapes = list(dict.fromkeys(r.shape for r in rows if not r.shape.startswith("sigmoid_sum")))
+    fig, axes = plt.subplots(len(shapes), 1, figsize=(9, 2.2 + 0.45 * max(
+        sum(r.shape == s for r in rows) for s in shapes) * len(shapes)), squeeze=False)
+    for ax, shape in zip(axes[:, 0], shapes):
+        group = sorted((r for r in rows if r.shape == shape), key=lambda r: r.ms)
+        colors = ["tab:green" if r.contender.startswith("ours") else "tab:gray" for r in group]
+        ax.barh([r.contender for r in group], [r.ms for r in group], color=colors)
+        floors = [(i, r.floor_ms) for i, r in enumerate(group) if r.floor_ms]
+        if floors:
+            ax.scatter([f for _, f in floors], [i for i, _ in floors], marker="|", s=300, color="black", zorder=3,
+                       label="floor at that precision (HBM or matmul)")
+            ax.legend(loc="lower right", fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(f"B x K x N = {shape} (ms, lower is better)", fontsize=10)
+        for i, r in enumerate(group):
+            ax.text(r.ms, i, f" {r.ms:.3f}", va="center", fontsize=8)
+    fig.suptitle(f"cupy-fused bench, {meta.get('gpu')} ({meta['date']})", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 # ------------------------------------------------------------------------------------------------------------ CPU
@@ -241,7 +316,7 @@ def _gpu_available() -> bool:
         return False
 
 
-def main(shapes=None, reps: int = 30, json_path: str | None = None) -> int:
+def main(shapes=None, reps: int = 30, json_path: str | None = None, plot_path: str | None = None) -> int:
     gpu = _gpu_available()
     if gpu:
         try:
@@ -249,7 +324,8 @@ def main(shapes=None, reps: int = 30, json_path: str | None = None) -> int:
         except ImportError:
             print("cupy-fused bench on a GPU compares against torch; install torch to run it", file=sys.stderr)
             return 2
-        rows, meta = _bench_gpu(shapes or [KERNELBENCH_SHAPE], reps)
+        suite = [(shape, ALL_PRECISIONS) for shape in shapes] if shapes else SUITE
+        rows, meta = _bench_gpu(suite, reps)
     else:
         print("no GPU found: timing the NumPy backend on the CPU at a CPU-sized shape", flush=True)
         rows, meta = _bench_cpu(shapes or [CPU_SHAPE], reps)
@@ -259,4 +335,6 @@ def main(shapes=None, reps: int = 30, json_path: str | None = None) -> int:
     if json_path:
         with open(json_path, "w") as f:
             json.dump({"meta": meta, "rows": [asdict(r) for r in rows]}, f, indent=1)
+    if plot_path:
+        plot(rows, meta, plot_path)
     return 0

@@ -6,6 +6,7 @@ from ._arrays import Operand
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 PRECISIONS = ("ieee", "tf32", "tf32x3", "bf16")
+METHODS = ("auto", "fused", "cublas")
 
 
 def same_kind(ops: list[Operand]) -> None:
@@ -50,6 +51,12 @@ def sum_shapes(z: Operand, bias: Operand | None) -> None:
 def precision(value) -> str | None:
     if value is not None and value not in PRECISIONS:
         raise ValueError(f"precision must be None or one of {', '.join(map(repr, PRECISIONS))}, got {value!r}")
+    return value
+
+
+def method(value) -> str:
+    if value not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {value!r}")
     return value
 
 

@@ -118,6 +118,6 @@ def compile_for_arch(filename: str, name_expressions: list[str], arch: str) -> b
 
 def instances() -> dict[str, list[str]]:
     """Every template instance the launchers can ask for, by source file (the compile check builds them all)."""
-    from . import _gpu
+    from . import _fused, _gpu
 
-    return {"sigmoid_sum.cu": _gpu.sigmoid_sum_instances()}
+    return {"sigmoid_sum.cu": _gpu.sigmoid_sum_instances(), _fused.FILENAME: _fused.name_expressions()}

@@ -10,7 +10,15 @@ DEFAULT_WORKSPACE_BYTES = 256 * 2**20
 
 
 def linear_sigmoid_sum(
-    x, weight, bias=None, *, precision=None, keepdims=True, stream=None, workspace_bytes=DEFAULT_WORKSPACE_BYTES
+    x,
+    weight,
+    bias=None,
+    *,
+    precision=None,
+    method="auto",
+    keepdims=True,
+    stream=None,
+    workspace_bytes=DEFAULT_WORKSPACE_BYTES,
 ):
     """``sum_j sigmoid(x @ weight.T + bias)[..., j]``, as
     ``torch.sum(torch.sigmoid(torch.nn.functional.linear(x, weight, bias)), dim=-1, keepdim=True)``.
@@ -27,18 +35,21 @@ def linear_sigmoid_sum(
         ops.append(_arrays.describe("bias", bias))
     _checks.same_kind(ops)
     _checks.linear_shapes(ops[0], ops[1], ops[2] if bias is not None else None)
-    precision = _checks.precision(precision) or "ieee"
+    precision = _checks.precision(precision)
+    method = _checks.method(method)
     keepdims = _checks.flag("keepdims", keepdims)
     workspace_bytes = _checks.workspace_bytes(workspace_bytes)
     xo = ops[0]
     n, k = ops[1].shape
     batch = xo.shape[:-1]
     rows = math.prod(batch)
-    if xo.device != "cpu":
-        from . import _gpu
+    if xo.device == "cpu":
+        if method != "auto":
+            raise ValueError(f"method={method!r} needs GPU arrays; host arrays run on the NumPy backend (use 'auto')")
+    else:
+        from . import _plan
 
-        if xo.dtype == "float32" and precision not in _gpu.GEMM_PRECISIONS:
-            raise ValueError(f"precision={precision!r} is not available on the cuBLAS path; use one of {_gpu.GEMM_PRECISIONS}")
+        method, precision = _plan.choose(rows, k, n, xo.dtype, precision, method, xo.device_id)
 
     with _arrays.running_on(xo.library, xo.device, stream) as run_stream:
         result, out = _arrays.empty(xo.library, batch + ((1,) if keepdims else ()), xo.dtype, xo.device)
@@ -52,15 +63,25 @@ def linear_sigmoid_sum(
             from . import _cpu
 
             _cpu.store(_cpu.linear_sigmoid_sum(x2, w, b, xo.dtype, workspace_bytes), out, xo.dtype)
-        elif n == 0:
+            return result
+        if n == 0:
             out.fill(0)
+            return result
+        new_array = _workspace_allocator(xo)
+        if b is not None and not b.flags.c_contiguous:
+            b = b.copy()
+        if method == "fused" and k > 0:
+            from . import _fused
+
+            x2, w = (a if a.strides[1] == a.dtype.itemsize else a.copy() for a in (x2, w))
+            logical = "bfloat16" if xo.dtype == "bfloat16" else None
+            _fused.run(x2, w, b, out, precision, run_stream, logical, new_array=new_array)
         else:
             from . import _gpu
 
-            b = None if b is None else b.copy() if not b.flags.c_contiguous else b
-            _gpu.linear_sigmoid_sum(
-                x2, w, b, out, xo.dtype, precision, run_stream, workspace_bytes, _workspace_allocator(xo)
-            )
+            # _plan sends float32 "tf32x3" to the fused kernel; here it can only come with K = 0 (no products formed)
+            gemm_precision = precision if precision in _gpu.GEMM_PRECISIONS else "ieee"
+            _gpu.linear_sigmoid_sum(x2, w, b, out, xo.dtype, gemm_precision, run_stream, workspace_bytes, new_array)
         return result
 
 
@@ -97,7 +118,8 @@ def sigmoid_sum(z, bias=None, *, keepdims=True, stream=None, workspace_bytes=DEF
 
             if z2.strides[1] != z2.dtype.itemsize:
                 z2 = z2.copy()
-            b = None if b is None else b.copy() if not b.flags.c_contiguous else b
+            if b is not None and not b.flags.c_contiguous:
+                b = b.copy()
             _gpu.launch_sigmoid_sum(z2, zo.dtype, b, zo.dtype, None, None, out, run_stream)
         return result
 

@@ -1,11 +1,12 @@
-"""GPU backend (cuBLAS + sigmoid_sum kernel): cupy arrays and CUDA torch tensors against float64, under an error
-budget of twice torch's own error at the same precision; zero copy; streams; views; edge cases."""
+"""GPU backend, both methods (cuBLAS + sigmoid_sum kernel, and the fused kernel): cupy arrays and CUDA torch tensors
+against float64, under an error budget of twice torch's own error at the same precision; zero copy; streams; views;
+edge cases."""
 
 import numpy as np
 import pytest
 
 import cupy_fused
-from cupy_fused import _gpu
+from cupy_fused import _fused, _gpu
 from reference import linear_sigmoid_sum as ref_lss
 from reference import make_inputs, rel_err
 from reference import sigmoid_sum as ref_ss
@@ -18,6 +19,7 @@ SHAPES = [((1,), 1, 1), ((3,), 5, 7), ((128,), 10, 20), ((257,), 1000, 411), ((2
 EPS = {torch.float64: 1e-13, torch.float32: 1e-6, torch.float16: 1e-3, torch.bfloat16: 4e-3}
 CASES = [(torch.float32, "ieee"), (torch.float32, "tf32"), (torch.float32, "bf16"), (torch.float64, None),
          (torch.float16, None), (torch.bfloat16, None)]
+METHODS = ["cublas", "fused"]
 
 
 def torch_model(x, w, b, precision):
@@ -43,13 +45,14 @@ def exact_reference(*tensors):
     return ref_lss(*(t.double().cpu().numpy() for t in tensors))
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("dtype,precision", CASES)
 @pytest.mark.parametrize("batch,k,n", SHAPES)
-def test_torch_tensors_within_budget(rng, batch, k, n, dtype, precision):
+def test_torch_tensors_within_budget(rng, batch, k, n, dtype, precision, method):
     x, w, b = cuda_inputs(rng, batch, k, n, dtype)
     before = [t.clone() for t in (x, w, b)]
     ref = exact_reference(x, w, b)
-    out = cupy_fused.linear_sigmoid_sum(x, w, b, precision=precision)
+    out = cupy_fused.linear_sigmoid_sum(x, w, b, precision=precision, method=method)
     assert isinstance(out, torch.Tensor) and out.dtype == dtype and out.device == x.device
     assert out.shape == batch + (1,)
     assert rel_err(out.double().cpu().numpy(), ref) <= budget(x, w, b, precision, dtype, ref)
@@ -57,13 +60,14 @@ def test_torch_tensors_within_budget(rng, batch, k, n, dtype, precision):
         assert torch.equal(t, c)
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("dtype,precision", [c for c in CASES if c[0] != torch.bfloat16])
 @pytest.mark.parametrize("batch,k,n", SHAPES[:5])
-def test_cupy_arrays_within_budget(rng, batch, k, n, dtype, precision):
+def test_cupy_arrays_within_budget(rng, batch, k, n, dtype, precision, method):
     x, w, b = cuda_inputs(rng, batch, k, n, dtype)
     xc, wc, bc = (cp.from_dlpack(t) for t in (x, w, b))
     ref = exact_reference(x, w, b)
-    out = cupy_fused.linear_sigmoid_sum(xc, wc, bc, precision=precision)
+    out = cupy_fused.linear_sigmoid_sum(xc, wc, bc, precision=precision, method=method)
     assert isinstance(out, cp.ndarray) and out.dtype == xc.dtype and out.shape == batch + (1,)
     assert rel_err(cp.asnumpy(out), ref) <= budget(x, w, b, precision, dtype, ref)
 
@@ -77,29 +81,33 @@ def test_tf32_is_used_only_when_asked(rng):
     tf32_math = 3  # CUBLAS_TF32_TENSOR_OP_MATH (cupy_backends does not name it): a handle set to widen fp32 to TF32
     cublas.setMathMode(handle, tf32_math)
     try:
-        err_ieee = rel_err(cupy_fused.linear_sigmoid_sum(x, w, b, precision="ieee").double().cpu().numpy(), ref)
+        out = cupy_fused.linear_sigmoid_sum(x, w, b, precision="ieee", method="cublas")
+        err_ieee = rel_err(out.double().cpu().numpy(), ref)
         assert cublas.getMathMode(handle) == tf32_math  # restored
     finally:
         cublas.setMathMode(handle, cublas.CUBLAS_DEFAULT_MATH)
-    err_tf32 = rel_err(cupy_fused.linear_sigmoid_sum(x, w, b, precision="tf32").double().cpu().numpy(), ref)
+    out = cupy_fused.linear_sigmoid_sum(x, w, b, precision="tf32", method="cublas")
+    err_tf32 = rel_err(out.double().cpu().numpy(), ref)
     assert err_ieee < 1e-6 < err_tf32
 
 
-def test_torch_tensors_pass_without_copies(rng, monkeypatch):
+@pytest.mark.parametrize("method,module,name", [("cublas", _gpu, "linear_sigmoid_sum"), ("fused", _fused, "run")])
+def test_torch_tensors_pass_without_copies(rng, monkeypatch, method, module, name):
     x, w, b = cuda_inputs(rng, (33,), 64, 48, torch.float32)
     seen = {}
-    real = _gpu.linear_sigmoid_sum
+    real = getattr(module, name)
 
-    def spy(xv, wv, bv, out, *args):
+    def spy(xv, wv, bv, out, *args, **kwargs):
         seen.update(x=xv.data.ptr, w=wv.data.ptr, b=bv.data.ptr, out=out.data.ptr)
-        return real(xv, wv, bv, out, *args)
+        return real(xv, wv, bv, out, *args, **kwargs)
 
-    monkeypatch.setattr(_gpu, "linear_sigmoid_sum", spy)
-    out = cupy_fused.linear_sigmoid_sum(x, w, b)
+    monkeypatch.setattr(module, name, spy)
+    out = cupy_fused.linear_sigmoid_sum(x, w, b, method=method)
     assert (seen["x"], seen["w"], seen["b"], seen["out"]) == (x.data_ptr(), w.data_ptr(), b.data_ptr(), out.data_ptr())
 
 
-def test_non_default_torch_stream_sees_queued_work(rng):
+@pytest.mark.parametrize("method", METHODS)
+def test_non_default_torch_stream_sees_queued_work(rng, method):
     x, w, b = cuda_inputs(rng, (256,), 512, 384, torch.float32)
     fresh = torch.randn_like(x)
     side = torch.cuda.Stream()
@@ -107,7 +115,7 @@ def test_non_default_torch_stream_sees_queued_work(rng):
     with torch.cuda.stream(side):
         torch.cuda._sleep(20_000_000)  # keep the side stream busy so that a call on another stream would race
         x.copy_(fresh)
-        out = cupy_fused.linear_sigmoid_sum(x, w, b)
+        out = cupy_fused.linear_sigmoid_sum(x, w, b, method=method)
     side.synchronize()
     assert rel_err(out.double().cpu().numpy(), exact_reference(fresh, w, b)) < 1e-6
 
@@ -137,8 +145,11 @@ def test_cupy_current_stream_is_used(rng):
         cupy_fused.linear_sigmoid_sum(x, w, b, stream=torch.cuda.Stream())
 
 
-@pytest.mark.parametrize("precision", ["ieee", "tf32"])
-def test_non_contiguous_inputs(rng, precision):
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("precision", ["ieee", "tf32", "tf32x3"])
+def test_non_contiguous_inputs(rng, precision, method):
+    if method == "cublas" and precision == "tf32x3":
+        pytest.skip("cuBLAS has no tf32x3 compute type (checked in test_tf32x3_needs_the_fused_method)")
     x, w, b = cuda_inputs(rng, (50,), 300, 200, torch.float32)
     views = {
         "transposed weight": (x, w.T.contiguous().T, b),
@@ -149,29 +160,34 @@ def test_non_contiguous_inputs(rng, precision):
     }
     for name, (xv, wv, bv) in views.items():
         ref = exact_reference(xv, wv, bv)
-        out = cupy_fused.linear_sigmoid_sum(xv, wv, bv, precision=precision)
-        assert rel_err(out.double().cpu().numpy(), ref) <= budget(xv, wv, bv, precision, torch.float32, ref), name
+        out = cupy_fused.linear_sigmoid_sum(xv, wv, bv, precision=precision, method=method)
+        peer = "ieee" if precision == "tf32x3" else precision
+        assert rel_err(out.double().cpu().numpy(), ref) <= budget(xv, wv, bv, peer, torch.float32, ref), name
 
 
 def test_chunked_workspace_matches_single_pass(rng):
     x, w, b = cuda_inputs(rng, (17,), 64, 1000, torch.float32)
-    whole = cupy_fused.linear_sigmoid_sum(x, w, b)
+    whole = cupy_fused.linear_sigmoid_sum(x, w, b, method="cublas")
     for workspace in (4, 17 * 4 * 8, 17 * 4 * 100):  # chunks of 1, 8, and 96 columns (the last one 40 wide)
-        chunked = cupy_fused.linear_sigmoid_sum(x, w, b, workspace_bytes=workspace)
+        chunked = cupy_fused.linear_sigmoid_sum(x, w, b, method="cublas", workspace_bytes=workspace)
         torch.testing.assert_close(chunked, whole, rtol=2e-6, atol=0, msg=f"workspace_bytes={workspace}")
 
 
-def test_edge_cases_like_torch(rng):
+@pytest.mark.parametrize("method", METHODS)
+def test_edge_cases_like_torch(rng, method):
+    def ours(x, w, b):
+        return cupy_fused.linear_sigmoid_sum(x, w, b, method=method, precision="ieee")
+
     x, w, b = cuda_inputs(rng, (0,), 4, 3, torch.float32)
-    assert cupy_fused.linear_sigmoid_sum(x, w, b).shape == (0, 1)
+    assert ours(x, w, b).shape == (0, 1)
     x, w, b = cuda_inputs(rng, (3,), 4, 0, torch.float32)
-    assert torch.equal(cupy_fused.linear_sigmoid_sum(x, w, b), torch.zeros(3, 1, device="cuda"))
+    assert torch.equal(ours(x, w, b), torch.zeros(3, 1, device="cuda"))
     x, w, b = cuda_inputs(rng, (3,), 0, 5, torch.float32)
-    torch.testing.assert_close(cupy_fused.linear_sigmoid_sum(x, w, b), torch_model(x, w, b, "ieee"))
+    torch.testing.assert_close(ours(x, w, b), torch_model(x, w, b, "ieee"))
     x = torch.tensor([[float("nan"), 1.0], [1.0, 2.0], [float("inf"), 0.0], [float("-inf"), 0.0]], device="cuda")
     w = torch.tensor([[1.0, 0.5], [-1.0, 0.25], [2.0, -1.0]], device="cuda")
     b = torch.tensor([0.1, float("inf"), float("-inf")], device="cuda")
-    torch.testing.assert_close(cupy_fused.linear_sigmoid_sum(x, w, b), torch_model(x, w, b, "ieee"), equal_nan=True)
+    torch.testing.assert_close(ours(x, w, b), torch_model(x, w, b, "ieee"), equal_nan=True)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])

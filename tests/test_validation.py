@@ -111,3 +111,9 @@ def test_import_needs_neither_torch_nor_cupy():
     code = ("import sys, cupy_fused; assert 'torch' not in sys.modules and 'cupy' not in sys.modules, "
             "sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'cupy'))")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_unknown_method_and_gpu_only_methods(good):
+    _call_and_check_unchanged(ValueError, r"method must be one of 'auto', 'fused', 'cublas', got 'magic'", good,
+                              method="magic")
+    _call_and_check_unchanged(ValueError, r"method='fused' needs GPU arrays", good, method="fused")
