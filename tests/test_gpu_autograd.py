@@ -1,0 +1,225 @@
+"""Autograd on the GPU: gradients of CUDA tensors against float64 under an error budget of twice torch's own error
+at the same precision, strict fp32 backward whatever torch's TF32 flags say, bounded memory during backward,
+torch.compile(fullgraph=True) on CUDA, streams, and the plain-array layer on cupy arrays."""
+
+import numpy as np
+import pytest
+
+from reference import make_inputs, rel_err
+
+pytestmark = pytest.mark.gpu
+cp = pytest.importorskip("cupy")
+torch = pytest.importorskip("torch")
+if not torch.cuda.is_available():  # a CPU build of torch beside a working cupy
+    pytest.skip("torch sees no CUDA device", allow_module_level=True)
+
+import cupy_fused.torch as cft  # noqa: E402
+from cupy_fused.layer import LinearSigmoidSum as ArrayLayer  # noqa: E402
+
+SHAPES = [((1,), 1, 1), ((3,), 5, 7), ((257,), 100, 41), ((2, 3), 17, 9), ((64,), 4099, 300)]
+EPS = {torch.float64: 1e-13, torch.float32: 1e-6, torch.float16: 1e-3, torch.bfloat16: 1e-2}
+# float32 None is the forward's default (fp32-accurate: "tf32x3" on tensor-core GPUs); its backward is strict fp32
+CASES = [(torch.float32, None), (torch.float32, "ieee"), (torch.float32, "tf32"), (torch.float32, "tf32x3"),
+         (torch.float64, None), (torch.float16, None), (torch.bfloat16, None)]
+
+
+def torch_model(x, w, b):
+    return torch.sum(torch.sigmoid(torch.nn.functional.linear(x, w, b)), dim=-1, keepdim=True)
+
+
+class cuda_matmul:
+    """torch's fp32 matmul precision for a block ("ieee" or "tf32"), put back exactly as it was afterwards."""
+
+    def __init__(self, precision):
+        self.precision = precision
+
+    def __enter__(self):
+        m = torch.backends.cuda.matmul
+        self.saved = (m.allow_tf32, getattr(m, "fp32_precision", None))
+        m.allow_tf32 = self.precision == "tf32"
+
+    def __exit__(self, *exc):
+        m = torch.backends.cuda.matmul
+        m.allow_tf32 = self.saved[0]
+        if self.saved[1] is not None:
+            m.fp32_precision = self.saved[1]
+
+
+def grads(fn, tensors, grad_out):
+    leaves = [None if t is None else t.detach().clone().requires_grad_(True) for t in tensors]
+    (fn(*leaves) * grad_out).sum().backward()
+    return [None if t is None else t.grad for t in leaves]
+
+
+def cuda_inputs(rng, batch, k, n, dtype, bias=True):
+    x, w, b = (None if a is None else torch.from_numpy(a).to("cuda", dtype) for a in make_inputs(rng, batch, k, n, bias))
+    g = torch.from_numpy(rng.standard_normal(tuple(batch) + (1,))).to("cuda", dtype)
+    return (x, w, b), g
+
+
+def as_numpy(t):
+    return t.double().cpu().numpy()
+
+
+@pytest.mark.parametrize("dtype,precision", CASES)
+@pytest.mark.parametrize("batch,k,n", SHAPES)
+def test_cuda_gradients_within_budget(rng, batch, k, n, dtype, precision):
+    tensors, g = cuda_inputs(rng, batch, k, n, dtype)
+    ref = grads(torch_model, [t.double() for t in tensors], g.double())
+    with cuda_matmul("tf32" if precision == "tf32" else "ieee"):
+        peer = grads(torch_model, tensors, g)  # torch autograd at the same dtype and precision
+    ours = grads(lambda *t: cft.linear_sigmoid_sum(*t, precision=precision), tensors, g)
+    for name, o, p, r, t in zip(("x", "weight", "bias"), ours, peer, ref, tensors):
+        assert o.dtype == dtype and o.shape == t.shape and o.device == t.device, name
+        budget = 2 * rel_err(as_numpy(p), as_numpy(r)) + EPS[dtype]
+        assert rel_err(as_numpy(o), as_numpy(r)) <= budget, name
+
+
+@pytest.mark.parametrize("setting", ["legacy", "new"])
+def test_ieee_backward_stays_strict_when_torch_allows_tf32(rng, setting):
+    tensors, g = cuda_inputs(rng, (64,), 4096, 256, torch.float32)
+    ref = grads(torch_model, [t.double() for t in tensors], g.double())
+    m = torch.backends.cuda.matmul
+    saved = (m.allow_tf32, getattr(m, "fp32_precision", None))
+    if setting == "new" and saved[1] is None:
+        pytest.skip("this torch has no fp32_precision API")
+    try:
+        if setting == "legacy":
+            m.allow_tf32 = True
+        else:
+            m.fp32_precision = "tf32"
+        strict = grads(lambda *t: cft.linear_sigmoid_sum(*t, precision="ieee"), tensors, g)
+        fast = grads(lambda *t: cft.linear_sigmoid_sum(*t, precision="tf32"), tensors, g)
+        tf32_peer = grads(torch_model, tensors, g)  # torch itself under the user's TF32 setting
+        if setting == "legacy":
+            assert m.allow_tf32 is True
+        else:
+            assert m.fp32_precision == "tf32"
+    finally:
+        m.allow_tf32 = saved[0]
+        if saved[1] is not None:
+            m.fp32_precision = saved[1]
+    for s, f, p, r in zip(strict, fast, tf32_peer, ref):
+        err_strict, err_fast = rel_err(as_numpy(s), as_numpy(r)), rel_err(as_numpy(f), as_numpy(r))
+        assert err_strict < 1e-5 < err_fast <= 2 * rel_err(as_numpy(p), as_numpy(r)) + 1e-6
+
+
+def test_backward_memory_stays_bounded():
+    """B * N * 4 = 1 GiB would be the (B, N) intermediate; the backward may hold the gradients it returns plus a few
+    workspaces, nothing of size B x N."""
+    batch, k, n, workspace = 4096, 256, 65536, 16 * 2**20
+    torch.manual_seed(0)
+    x = torch.randn(batch, k, device="cuda", requires_grad=True)
+    w = (torch.rand(n, k, device="cuda") * 2 - 1).div_(k**0.5).requires_grad_(True)
+    b = torch.zeros(n, device="cuda", requires_grad=True)
+    out = cft.linear_sigmoid_sum(x, w, b, workspace_bytes=workspace)
+    g = torch.randn_like(out)
+    warm = torch.ones(8, 8, device="cuda", requires_grad=True)
+    (warm @ warm).sum().backward()  # torch's cuBLAS workspace for the autograd thread: allocated once, not ours
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    out.backward(g)
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - base
+    grad_bytes = 4 * (batch * k + n * k + n)
+    assert peak <= grad_bytes + 2 * workspace + 40 * 2**20, (peak, grad_bytes)
+    assert peak < batch * n * 4 / 8, (peak, grad_bytes)
+    ref = grads(torch_model, (x[:64].double(), w.double(), b.double()), g[:64].double())
+    assert rel_err(as_numpy(x.grad[:64]), as_numpy(ref[0])) < 1e-5
+
+
+def test_forward_and_backward_follow_torchs_current_stream(rng):
+    tensors, g = cuda_inputs(rng, (256,), 512, 384, torch.float32)
+    x, w, b = (t.requires_grad_(True) for t in tensors)
+    ref = grads(torch_model, (x.double(), w.double(), b.double()), g.double())
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        torch.cuda._sleep(20_000_000)  # a call on another stream would race with this one
+        x2 = x * 1.0
+        (cft.linear_sigmoid_sum(x2, w, b) * g).sum().backward()
+    torch.cuda.current_stream().wait_stream(side)
+    for got, expected in zip((x.grad, w.grad, b.grad), ref):
+        assert rel_err(as_numpy(got), as_numpy(expected)) < 1e-5
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # torch's own
+def test_torch_compile_fullgraph_on_cuda(rng):
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Tanh(), cft.LinearSigmoidSum(32, 48)).cuda()
+    x = torch.randn(16, 3, 64, device="cuda", requires_grad=True)
+    compiled = torch.compile(model, fullgraph=True)
+    out = compiled(x)
+    (out ** 2).sum().backward()
+    got = [x.grad] + [p.grad for p in model.parameters()]
+    for t in [x] + list(model.parameters()):
+        t.grad = None
+    expected = model(x)
+    (expected ** 2).sum().backward()
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    for a, e in zip(got, [x.grad] + [p.grad for p in model.parameters()]):
+        torch.testing.assert_close(a, e, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["auto", "fused", "cublas"])
+def test_module_on_cuda_loads_nn_linear(rng, method):
+    lin = torch.nn.Linear(300, 70, device="cuda")
+    ours = cft.LinearSigmoidSum(300, 70, device="cuda", method=method)
+    ours.load_state_dict(lin.state_dict())
+    x = torch.randn(33, 300, device="cuda", requires_grad=True)
+    torch.testing.assert_close(ours(x), torch_model(x, lin.weight, lin.bias).detach(), rtol=1e-5, atol=1e-4)
+    ours(x).sum().backward()
+    assert x.grad.shape == x.shape and ours.weight.grad.shape == (70, 300) and ours.bias.grad.shape == (70,)
+
+
+# ------------------------------------------------------------------------------------------ plain-array layer on GPU
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_array_layer_on_cuda_matches_the_numpy_layer(rng, dtype):
+    host = ArrayLayer(100, 41, dtype=dtype, seed=3)
+    device = ArrayLayer(100, 41, dtype=dtype, seed=3, device="cuda")
+    small = ArrayLayer(100, 41, dtype=dtype, seed=3, device=0, workspace_bytes=257 * 4 * 8)
+    assert isinstance(device.weight, cp.ndarray) and device.device == "cuda:0"
+    x = rng.standard_normal((257, 100)).astype(dtype)
+    g = rng.standard_normal((257, 1)).astype(dtype)
+    tol = {"float16": 2e-3, "float32": 1e-5, "float64": 1e-12}[dtype]
+    assert rel_err(cp.asnumpy(device(cp.asarray(x))), host(x)) < tol
+    expected = host.grad(x, g)
+    for layer in (device, small):
+        for got, want in zip(layer.grad(cp.asarray(x), cp.asarray(g)), expected):
+            assert isinstance(got, cp.ndarray) and got.dtype == dtype
+            assert rel_err(cp.asnumpy(got), want) < tol
+
+
+def test_array_layer_gpu_gradients_against_float64_and_precision(rng):
+    x64, w64, b64 = make_inputs(rng, (64,), 4096, 256)
+    g64 = rng.standard_normal((64, 1))
+    layer64 = ArrayLayer(4096, 256, dtype="float64", seed=0)
+    layer64.load_state_dict({"weight": w64, "bias": b64})
+    ref = layer64.grad(x64, g64)
+    errors = {}
+    for precision in (None, "ieee", "tf32"):
+        layer = ArrayLayer(4096, 256, seed=0, device="cuda", precision=precision)
+        layer.load_state_dict({"weight": w64.astype(np.float32), "bias": b64.astype(np.float32)})
+        got = layer.grad(cp.asarray(x64, cp.float32), cp.asarray(g64, cp.float32))
+        errors[precision] = max(rel_err(cp.asnumpy(a), r) for a, r in zip(got, ref))
+    assert max(errors[None], errors["ieee"]) < 1e-5 < errors["tf32"] < 1e-2, errors
+
+
+def test_array_layer_moves_between_devices_and_loads_cuda_tensors(rng):
+    layer = ArrayLayer(20, 10, seed=0)
+    weight = layer.weight.copy()
+    assert layer.to("cuda") is layer and isinstance(layer.weight, cp.ndarray) and layer.device == "cuda:0"
+    np.testing.assert_array_equal(cp.asnumpy(layer.weight), weight)
+    lin = torch.nn.Linear(20, 10, device="cuda")
+    layer.load_state_dict(lin.state_dict())
+    x = rng.standard_normal((5, 20)).astype(np.float32)
+    expected = torch_model(torch.from_numpy(x).cuda(), lin.weight, lin.bias).detach().cpu().numpy()
+    np.testing.assert_allclose(cp.asnumpy(layer(cp.asarray(x))), expected, rtol=1e-5)
+    layer.to("cpu")
+    assert isinstance(layer.weight, np.ndarray)
+    np.testing.assert_allclose(layer(x), expected, rtol=1e-5)
+    with pytest.raises(TypeError, match="x must be a numpy array on cpu"):
+        layer(cp.asarray(x))
