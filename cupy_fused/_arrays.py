@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from dataclasses import dataclass
+from typing import NamedTuple
 
 LIBRARIES = ("numpy", "cupy", "torch")
 
 
-@dataclass(frozen=True)
-class Operand:
+class Operand(NamedTuple):  # a tuple: built on every call, so its construction must be cheap
     name: str  # the argument's name, for messages
     obj: object  # the caller's object
     library: str  # "numpy" | "cupy" | "torch"
@@ -59,12 +58,13 @@ def describe(name: str, obj) -> Operand:
 
 def backend_view(op: Operand):
     """Zero-copy numpy (host) or cupy (device) view of the operand's data; bfloat16 as int16 bits."""
-    obj = op.obj
-    if op.library != "torch":
-        return obj
+    return op.obj if op.library != "torch" else _torch_view(op.obj)
+
+
+def _torch_view(tensor):
     import torch
 
-    tensor = obj.detach()
+    tensor = tensor.detach()
     if tensor.dtype == torch.bfloat16:
         tensor = tensor.view(torch.int16)
     if tensor.device.type == "cpu":
@@ -92,7 +92,7 @@ def empty(library: str, shape: tuple, dtype: str, device: str):
     import torch
 
     out = torch.empty(shape, dtype=getattr(torch, dtype), device=device)
-    return out, backend_view(Operand("out", out, "torch", shape, dtype, device))
+    return out, _torch_view(out)
 
 
 @contextlib.contextmanager

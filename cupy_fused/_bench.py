@@ -39,6 +39,7 @@ class Row:
     floor_ms: float | None = None
     extra_mb: float | None = None  # peak device memory above the inputs during one call
     host_us: float | None = None  # wall time per call in a loop (small shapes, where the host is the limit)
+    kernel_us: float | None = None  # summed kernel time per call (small shapes)
 
 
 def _rel_err(out, ref) -> float:
@@ -50,14 +51,14 @@ def _rel_err(out, ref) -> float:
 def _print_table(rows: list[Row], title: str) -> None:
     peers = list(dict.fromkeys(p for r in rows for p in r.speedup))
     head = ["shape B x K x N", "contender", "ms", "TFLOP/s", "GB/s", "rel err"] + [f"vs {p}" for p in peers]
-    head += ["floor", "extra MB", "host us"]
+    head += ["floor", "extra MB", "host us", "kernel us"]
     lines = []
     for r in rows:
         cells = [r.shape, r.contender, f"{r.ms:.4f}", f"{r.tflops:.3g}", f"{r.gbps:.0f}",
                  "-" if r.rel_err is None else f"{r.rel_err:.2e}"]
         cells += [f"{r.speedup[p]:.2f}x" if p in r.speedup else "-" for p in peers]
         cells += [r.floor or "-", "-" if r.extra_mb is None else f"{r.extra_mb:.1f}",
-                  "-" if r.host_us is None else f"{r.host_us:.1f}"]
+                  "-" if r.host_us is None else f"{r.host_us:.1f}", "-" if r.kernel_us is None else f"{r.kernel_us:.1f}"]
         lines.append(cells)
     widths = [max(len(str(c)) for c in col) for col in zip(head, *lines)]
     print(f"\n{title}")
@@ -108,6 +109,24 @@ class _GpuTimer:
             end.record(stream)
         torch.cuda.synchronize()
         return statistics.median(start.elapsed_time(end) for start, end in events)
+
+    def kernel_us(self, fn, n_inputs: int, calls: int = 20) -> float | None:
+        """GPU time per call as the sum of its kernels' durations (CUPTI through torch.profiler): for small shapes,
+        where event pairs measure the host's launch gaps rather than the GPU's work."""
+        torch = self.torch
+        from torch.autograd import DeviceType
+
+        fn(0)
+        torch.cuda.synchronize()
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+            for i in range(calls):
+                fn(i % n_inputs)
+            torch.cuda.synchronize()
+        total = 0.0
+        for event in prof.key_averages():
+            if event.device_type == DeviceType.CUDA:
+                total += getattr(event, "self_device_time_total", None) or getattr(event, "self_cuda_time_total", 0.0)
+        return total / calls if total else None
 
     def host_us(self, fn, n_inputs: int, calls: int = 300) -> float:
         """Wall time per call of a loop of calls (one synchronize at the end): the host cost when kernels are short."""
@@ -215,6 +234,7 @@ def _bench_gpu(suite, reps) -> tuple[list[Row], dict]:
                 extra = (torch.cuda.max_memory_allocated() - base) / 2**20
                 ms = timer(fn, n_inputs, reps=reps)
                 host = timer.host_us(fn, n_inputs) if small else None
+                kernels = timer.kernel_us(fn, n_inputs) if small else None
             finally:
                 torch.backends.cuda.matmul.allow_tf32 = False
             if not name.startswith("ours"):
@@ -222,7 +242,7 @@ def _bench_gpu(suite, reps) -> tuple[list[Row], dict]:
             floor_ms, floor_name = max((in_bytes / hbm / 1e6, "HBM"), (flops / (rates[precision] * 1e9), "matmul"))
             rows.append(Row(label, name, ms, flops / ms / 1e9, in_bytes / ms / 1e6, _rel_err(out, ref),
                             {p: v / ms for p, v in peer_ms.items()} if name.startswith("ours") else {},
-                            f"{floor_ms / ms:.2f} of {floor_name} {floor_ms:.3f} ms", floor_ms, extra, host))
+                            f"{floor_ms / ms:.2f} of {floor_name} {floor_ms:.3f} ms", floor_ms, extra, host, kernels))
         del sets
         torch.cuda.empty_cache()
 
@@ -266,7 +286,7 @@ def plot(rows: list[Row], meta: dict, path: str) -> None:
         for i, r in enumerate(group):
             ax.text(r.ms, i, f" {r.ms:.3f}", va="center", fontsize=8)
     fig.suptitle(f"cupy-fused bench, {meta.get('gpu')} ({meta['date']})", fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(path, dpi=110)
 
 

@@ -47,6 +47,7 @@ def _options(arch: str, extra_include: str | None = None) -> tuple[str, ...]:
     return tuple(options)
 
 
+@functools.lru_cache(maxsize=None)
 def arch_of(device_id: int) -> str:
     """NVRTC target for a device: sm_XY, with the 'a' suffix on sm_90 so that wgmma is available there."""
     import cupy
@@ -69,6 +70,9 @@ def _module(filename: str, name_expression: str, arch: str):
     return module
 
 
+_functions: dict = {}  # (filename, name_expression, device_id) -> kernel: the per-call lookup stays one dict hit
+
+
 def get_function(filename: str, name_expression: str, device_id: int | None = None):
     """The compiled kernel ``name_expression`` (a template instance such as ``sigmoid_sum<float>``) of ``filename``
     for the given (default: current) device; compiled on first use, then cached."""
@@ -76,8 +80,13 @@ def get_function(filename: str, name_expression: str, device_id: int | None = No
 
     if device_id is None:
         device_id = cupy.cuda.Device().id
-    with cupy.cuda.Device(device_id):
-        return _module(filename, name_expression, arch_of(device_id)).get_function(name_expression)
+    key = (filename, name_expression, device_id)
+    kernel = _functions.get(key)
+    if kernel is None:
+        with cupy.cuda.Device(device_id):
+            kernel = _module(filename, name_expression, arch_of(device_id)).get_function(name_expression)
+        _functions[key] = kernel
+    return kernel
 
 
 def cuda_include_dir() -> str | None:

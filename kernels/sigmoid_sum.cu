@@ -8,14 +8,6 @@
 // non-null, else to partial (accumulator dtype) for the next chunk. All offsets are 64-bit.
 #include "common.cuh"
 
-// Tuning knobs (benchmarks/sigmoid_sum_lab.py sweeps them with -D): loop unrolling and the load used for z.
-#ifndef CF_SS_UNROLL
-#define CF_SS_UNROLL 2
-#endif
-#ifndef CF_SS_LOAD
-#define CF_SS_LOAD __ldcs
-#endif
-
 template <typename Z, typename T, int ROWS, bool VEC>
 __global__ void __launch_bounds__(256) sigmoid_sum(const Z* __restrict__ z, long long ldz, const T* __restrict__ bias,
                                                    const typename cf::acc<Z>::type* __restrict__ carry,
@@ -32,14 +24,14 @@ __global__ void __launch_bounds__(256) sigmoid_sum(const Z* __restrict__ z, long
     const long long body = VEC ? cols / V * V : 0;
     if constexpr (VEC) {
         struct alignas(16) Pack { Z v[V]; };
-#pragma unroll CF_SS_UNROLL
+#pragma unroll 2
         for (long long j = (long long)threadIdx.x * V; j < body; j += (long long)blockDim.x * V) {
             Pack p[ROWS];  // issue every row's 16-byte load before the first use: more bytes in flight
 #pragma unroll
             for (int r = 0; r < ROWS; ++r)
                 if (r < live) {
-                    const float4 raw = CF_SS_LOAD(reinterpret_cast<const float4*>(z + (row0 + r) * ldz + j));
-                    memcpy(&p[r], &raw, sizeof(raw));
+                    const float4 raw = __ldcs(reinterpret_cast<const float4*>(z + (row0 + r) * ldz + j));
+                    memcpy(&p[r], &raw, sizeof(raw));  // streaming load: z is read once
                 }
             A b[V];
 #pragma unroll
