@@ -1,9 +1,12 @@
 """Lab for the fused linear -> sigmoid -> row-sum kernels: compile, check, time (one GPU run does it all).
 
-    PYTHONPATH=$PWD python3 benchmarks/fused_lab.py [--quick] [--skip-big] [--variants] [--wgmma] [--sass] [--only 0,4]
+    PYTHONPATH=$PWD python3 benchmarks/fused_lab.py [--quick] [--skip-big] [--variants] [--wgmma] [--ws] [--sass] [--only 0,4]
+    PYTHONPATH=$PWD python3 benchmarks/fused_lab.py --ws-only [--skip-big] [--no-ws-times]
 
 --variants times lab tile configurations beside the package's table; --wgmma checks and times the sm_90a wgmma
-kernel variants after the main table (a fault there cannot spoil it); --sass prints a SASS instruction histogram.
+kernel variants after the main table (a fault there cannot spoil it); --ws does the same for the warp-specialised
+kernel (modes 8-13); --ws-only runs just the float32 tf32 / tf32x3 default-route checks, 64-bit offsets and the --ws
+section (about 3 minutes on the H100); --sass prints a SASS instruction histogram.
 
 1. compiles every instance of cupy_fused._fused.name_expressions() (+ lab tile variants), prints registers/spills;
 2. checks every dtype/precision against a float64 torch reference on odd shapes (outputs poisoned with NaN first,
@@ -277,13 +280,17 @@ def bench_shape(B, K, N, precs, cfgs, tiny=False):
         for cfg, mode in cfgs:
             if prec == "ieee" and cfg is not None:
                 continue
-            if mode is not None and _fused._FLOAT_MODE.get(prec) != mode and not (prec == "tf32x3" and mode == 2) \
-                    and not (prec == "tf32" and mode in (6, 7)):
+            if mode is not None and _fused._FLOAT_MODE.get(prec) != mode and not (prec == "tf32x3" and mode in (2, 11, 13)) \
+                    and not (prec == "tf32" and mode in (6, 7, 8, 9, 10, 12)):
                 continue
             label = prec + ("" if cfg is None else f" {cfg.bm}x{cfg.bn}/{cfg.wm}x{cfg.wn}/s{cfg.stages}/m{cfg.minb}")
             if mode in (6, 7):
                 label = f"tf32 wgmma {cfg.bm}x{cfg.bn}/s{cfg.stages}" + (" (truncating)" if mode == 7 else "")
+            if mode in WS_LABEL:
+                label = f"{prec} ws {cfg.bm}x{cfg.bn}/s{cfg.stages} {WS_LABEL[mode]}"
             label += "" if mode in (None, _fused._FLOAT_MODE.get(prec)) else f" mode{mode}"
+            if cfg is None and mode is None:
+                label += " [default: " + _fused.plan(B, N, K, "float32", prec, True, True, arch=ARCH)[0] + "]"
             try:
                 ms = timer(lambda: fused(x, w, b, out, prec, cfg, mode), cap_s=15.0) if not tiny else timer(
                     lambda: fused(x, w, b, out, prec, cfg, mode))
@@ -414,6 +421,105 @@ def wgmma_section():
     print_table("wgmma section")
 
 
+WS_REG = False  # also check / time the register-path producer modes 12 / 13 (correct, but 2x slower)
+WS_LABEL = {8: "round+pf256", 9: "trunc+pf256", 10: "round", 11: "x3 split+promote", 12: "reg round+L2pf",
+            13: "x3 reg split+L2pf"}
+ARCH = ""
+
+
+def ws_section(times=True):
+    """Warp-specialised sm_90a kernel fls_wgmma_ws (modes 8-11): checks (forced) on odd shapes, sliced / strided
+    (the unaligned fallback), tf32x3 vs cuBLAS fp32, 64-bit offsets; then timings at the three target shapes."""
+    global RESULTS
+    RESULTS = []
+    C = _fused.TileConfig
+    ws, x3 = _fused.WGMMA_WS_CONFIG, _fused.WGMMA_X3_CONFIG
+    cfgs = [(ws, 8), (ws, 9), (x3, 11)] + ([(ws, 12), (x3, 13)] if WS_REG else [])
+    old6 = (_fused.WGMMA_CONFIG, 6)
+    mma5 = (_fused.config_for(5, 128), 5)
+    log("\n== warp-specialised wgmma (sm_90a) section ==")
+    for c, m in cfgs:
+        k = _kernels.get_function(_fused.FILENAME, _fused.wgmma_ws_name(c, m))
+        log(f"  {_fused.wgmma_ws_name(c, m)}: regs {k.num_regs} local {k.local_size_bytes} B")
+    nfail0 = len(FAILS)
+    for c, m in cfgs:
+        prec, tol = ("tf32x3", 2e-6) if m in (11, 13) else ("tf32", 3e-3)
+        worst = 0.0
+        for (B, K, N) in SHAPES + [(300, 1024, 1000), (1, 64, 300), (3, 8, 7), (129, 12, 130), (300, 36, 1),
+                                   (2, 132, 513), (130, 4, 257), (257, 996, 4099), (128, 4096, 1024)]:
+            for bias in (True, False):
+                x, w, b = make(B, K, N, torch.float32, bias)
+                ok, e = check_one(x, w, b, torch.float32, prec, tol, f"ws mode {m} {B}x{K}x{N} bias={bias}", c, m)
+                worst = max(worst, e)
+        for (B, K, N) in [(257, 1000, 4099), (5, 8, 9)]:
+            x, w, b = make(B, K + 1, N, torch.float32)
+            ok, e = check_one(x[:, 1:], w[:, 1:], b, torch.float32, prec, tol, f"ws {m} sliced {B}x{K}x{N}", c, m)
+            worst = max(worst, e)
+            ok, e = check_one(x[:, :K], w[:, :K], b, torch.float32, prec, tol, f"ws {m} strided {B}x{K}x{N}", c, m)
+            worst = max(worst, e)
+        log(f"  ws mode {m} ({WS_LABEL[m]}): worst rel err {worst:.2e} (tol {tol:.0e})")
+    for (B, K, N) in [(256, 4096, 4096), (128, 32768, 2048)]:
+        x, w, b = make(B, K, N, torch.float32)
+        ref = ref64(x, w, b)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        e_cublas = relerr(torch_ref(x, w, b), ref)
+        out = torch.empty(B, device="cuda")
+        for m in (11, 13) if WS_REG else (11,):
+            fused(x, w, b, out, "tf32x3", x3, m)
+            e = relerr(out, ref)
+            log(f"  tf32x3 ws mode {m} vs cuBLAS fp32 {B}x{K}x{N}: {e:.2e} vs {e_cublas:.2e} ({e / e_cublas:.2f}x)")
+            if e / e_cublas > 2.0:
+                FAILS.append(f"ws {m} tf32x3 error {e:.2e} > 2x cuBLAS fp32 {e_cublas:.2e} at {B}x{K}x{N}")
+    B, K, N = 3, 32772, 65536
+    g = torch.Generator(device="cuda").manual_seed(5)
+    x = torch.randn(B, K, device="cuda", generator=g)
+    w = torch.randn(N, K, device="cuda", generator=g) / K ** 0.5 * 3
+    w[-1000:] *= -2.0
+    b = torch.randn(N, device="cuda", generator=g)
+    ref = ref64(x, w, b, chunk=8192)
+    for c, m in [(ws, 8), (x3, 11)] + ([(ws, 12), (x3, 13)] if WS_REG else []):
+        out = torch.full((B,), float("nan"), device="cuda")
+        fused(x, w, b, out, "tf32x3" if m in (11, 13) else "tf32", c, m)
+        torch.cuda.synchronize()
+        e = relerr(out, ref)
+        tol = 2e-6 if m in (11, 13) else 3e-3
+        log(f"  ws mode {m} 64-bit offsets (W 65536 x 32772): rel err {e:.2e} {'OK' if e <= tol else 'FAIL'}")
+        if not e <= tol:
+            FAILS.append(f"ws mode {m} big offsets err {e:.2e}")
+    del x, w, b
+    torch.cuda.empty_cache()
+    # same-sign data: truncation (mode 9) is biased toward zero, rounding is not; torch TF32 for reference
+    B, K, N = 128, 4096, 4096
+    g = torch.Generator(device="cuda").manual_seed(7)
+    x = torch.rand(B, K, device="cuda", generator=g)
+    w = torch.rand(N, K, device="cuda", generator=g) * (2.0 / K)
+    b = torch.randn(N, device="cuda", generator=g) - 0.5
+    ref = ref64(x, w, b)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    e_t = relerr(torch_ref(x, w, b), ref)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    line = f"  same-sign data {B}x{K}x{N} (x, W >= 0): torch TF32 err {e_t:.2e}"
+    for c, m in [(ws, 8), (ws, 9), (old6[0], 6)]:
+        out = torch.empty(B, device="cuda")
+        fused(x, w, b, out, "tf32", c, m)
+        e = relerr(out, ref)
+        line += f" | mode {m}: {e:.2e} ({e / e_t:.2f}x)"
+    log(line)
+    ok_all = len(FAILS) == nfail0
+    log(f"  ws checks: {'all passed' if ok_all else 'FAILED'}")
+    if not ok_all:
+        for f in FAILS[nfail0:]:
+            log("  " + f)
+        return
+    if not times:
+        return
+    for (B, K, N) in [(128, 32768, 32768), (16384, 1024, 65536), (4096, 4096, 4096)]:
+        precs = ["tf32", "tf32x3"] if B != 16384 else ["tf32"]
+        bench_shape(B, K, N, precs, [(None, None), old6, (ws, 8), (ws, 9), mma5, (x3, 11)]
+                    + ([(ws, 12), (x3, 13)] if WS_REG else []), False)
+    print_table("warp-specialised wgmma section")
+
+
 def print_table(title):
     log(f"\n== table: {title} (H100; ms = median CUDA-event time per call, tiny shape = summed kernel time) ==")
     log(f"{'shape BxKxN':>18s} {'variant':38s} {'ms':>9s} {'TFLOP/s':>8s} {'GB/s':>7s} {'floor/x':>7s} "
@@ -445,8 +551,31 @@ def main():
     ap.add_argument("--only", default="", help="comma list of target indices to time (0..3), 4 = fp16/bf16 inputs")
     ap.add_argument("--wgmma", action="store_true", help="after the main table: check and time the sm_90a wgmma kernel")
     ap.add_argument("--sass", action="store_true", help="instruction histogram of the tf32 kernel (nvcc, cuobjdump)")
+    ap.add_argument("--ws", action="store_true", help="check and time the warp-specialised sm_90a kernels")
+    ap.add_argument("--ws-only", action="store_true",
+                    help="only: default-route float32 tf32/tf32x3 checks (+ big offsets) and the --ws section")
+    ap.add_argument("--no-ws-times", action="store_true", help="--ws section: checks only")
     args = ap.parse_args()
-    log(torch.cuda.get_device_name(), "cupy", cp.__version__, "torch", torch.__version__)
+    global ARCH
+    ARCH = _kernels.arch_of(cp.cuda.Device().id)
+    log(torch.cuda.get_device_name(), "cupy", cp.__version__, "torch", torch.__version__, ARCH)
+    if args.ws_only:
+        CASES[:] = [c for c in CASES if c[0] == torch.float32 and c[1] in ("tf32", "tf32x3")]
+        for prec in ("tf32", "tf32x3"):
+            log(f"  default route {prec} B=128: {_fused.plan(128, 32768, 32768, 'float32', prec, True, True, arch=ARCH)[0]}")
+        correctness([])
+        tf32x3_vs_cublas([])
+        if not args.skip_big:
+            big_offsets()
+        try:
+            ws_section(not args.no_ws_times)
+        except Exception as exc:  # noqa: BLE001
+            log(f"  ws section failed: {exc!r}")
+            FAILS.append(f"ws section: {exc!r}")
+        log("\n== FAILURES ==" if FAILS else "\n== all checks passed ==")
+        for f in FAILS:
+            log("  " + f)
+        return 1 if FAILS else 0
     C = _fused.TileConfig
     variants = [  # (tile config, kernel mode): lab alternatives to the table in _fused.CONFIGS
         (C(128, 128, 64, 64, 3, 2), 1), (C(256, 128, 64, 64, 3, 1), 1), (C(128, 256, 64, 64, 3, 1), 1),
@@ -493,6 +622,12 @@ def main():
     for f in FAILS:
         log("  " + f)
     print_table("main (package defaults + lab variants)")
+    if args.ws:
+        try:
+            ws_section(not args.no_ws_times)
+        except Exception as exc:  # noqa: BLE001
+            log(f"  ws section failed: {exc!r}")
+            FAILS.append(f"ws section: {exc!r}")
     if args.wgmma:
         try:
             wgmma_section()

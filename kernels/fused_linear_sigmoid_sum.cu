@@ -653,7 +653,39 @@ fls_wgmma(const float* __restrict__ x, long long ldx, const float* __restrict__ 
 // Registers: 168 per thread for all (setmaxnreg 40 made ptxas spill the producer's 24 copy addresses; the
 // consumers of the TF32 modes fit in 168 without spills).
 // ------------------------------------------------------------------------------------------------------------------
-enum { WS_TF32 = 0, WS_TF32_TRUNC = 1, WS_TF32X3 = 2 };
+enum { WS_TF32 = 0, WS_TF32_TRUNC = 1, WS_TF32X3 = 2, WS_TF32_REG = 3, WS_TF32X3_REG = 4 };
+// WS_TF32_REG: the producer copies through registers instead of cp.async (ld.global.v4, round, st.shared.v4 into
+// the swizzled stage), so rounding costs no extra shared-memory pass; HBM latency is covered by prefetch.global.L2
+// PF_TILES k tiles ahead, and each chunk's load for the next tile is issued right after the chunk is stored, so that
+// a whole stage (48 KiB per block) of loads is always in flight. WS_TF32X3_REG: the same for tf32x3 (the producer
+// stores the hi and lo tiles straight from registers).
+
+// 16 bytes of a row from global memory; rem = values of k left in the row from p on (may be <= 0 or > 4).
+// (A first version took kbytes = clamp(rem, 0, 4) * 4 and tested kbytes == 16: the compiled code (nvcc 13.0, and
+// NVRTC 12.9 on the H100) then used the element path for rem == 4 exactly and dropped the row's last value whenever
+// K % 4 == 0 and K > 32. rem is tested unclamped here.)
+__device__ __forceinline__ uint4 ld_chunk(const float* p, bool ok, int rem) {
+    uint4 v = make_uint4(0u, 0u, 0u, 0u);
+    if (ok && rem > 0) {
+        if (rem >= 4) {
+            asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+                         : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+        } else {  // the row's last 1-3 values of k: element loads (a 16-byte load could leave the allocation)
+            const unsigned* q = reinterpret_cast<const unsigned*>(p);
+            v.x = q[0];
+            if (rem > 1) v.y = q[1];
+            if (rem > 2) v.z = q[2];
+        }
+    }
+    return v;
+}
+__device__ __forceinline__ void st_shared16(unsigned addr, uint4 v) {
+    asm volatile("st.shared.v4.u32 [%0], {%1,%2,%3,%4};\n" ::"r"(addr), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w)
+                 : "memory");
+}
+__device__ __forceinline__ void prefetch_l2(const void* p) {
+    asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p));
+}
 
 __device__ __forceinline__ void cp_async16_pf(unsigned dst, const void* src, int src_bytes) {
     asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
@@ -686,7 +718,8 @@ fls_wgmma_ws(const float* __restrict__ x, long long ldx, const float* __restrict
              const float* __restrict__ bias, float* __restrict__ partial, float* __restrict__ out, int B, int N, int K,
              int group_m) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    constexpr bool X3 = MODE == WS_TF32X3;
+    constexpr bool X3 = MODE == WS_TF32X3 || MODE == WS_TF32X3_REG;
+    constexpr bool REG = MODE == WS_TF32_REG || MODE == WS_TF32X3_REG;
     constexpr int BM = 128, BK = 32, EPC = 4, CPR = 8, RPP = 128 / CPR;  // producer: 16 rows per pass
     constexpr int A_BYTES = BM * 128, B_BYTES = BN * 128, HI_BYTES = A_BYTES + B_BYTES;
     constexpr int STAGE_BYTES = X3 ? 2 * HI_BYTES : HI_BYTES;  // X3: [A_hi B_hi][A_lo B_lo]
@@ -718,7 +751,67 @@ fls_wgmma_ws(const float* __restrict__ x, long long ldx, const float* __restrict
     }
     __syncthreads();
 
-    if (wg == 0) {
+    if (REG && wg == 0) {
+        // ---------------- producer warpgroup, register path ----------------
+        constexpr int PF_TILES = 4, NCH = (BM + BN) / RPP;  // 24 chunks of 16 bytes per thread per k tile
+        const int lrow = tid / CPR, lchunk = tid % CPR;
+        const int lsoff = lrow * 128 + ((lchunk ^ (lrow & 7)) * 16);
+        const float* xsrc = x + (long long)min(m0 + lrow, B - 1) * ldx + lchunk * EPC;
+        const float* wsrc = w + (long long)min(n0 + lrow, N - 1) * ldw + lchunk * EPC;
+        const long long xstep = (long long)RPP * ldx, wstep = (long long)RPP * ldw;
+        auto src_of = [&](int i, int k0) -> const float* {
+            return i < BM / RPP ? xsrc + i * xstep + k0 : wsrc + (i - BM / RPP) * wstep + k0;
+        };
+        auto ok_of = [&](int i) -> bool {
+            return i < BM / RPP ? m0 + lrow + i * RPP < B : n0 + lrow + (i - BM / RPP) * RPP < N;
+        };
+        auto rem_of = [&](int kt) -> int { return K - (kt * BK + lchunk * EPC); };  // values of k left
+        auto prefetch_tile = [&](int kt) {
+            if (kt < KT && rem_of(kt) > 0) {
+#pragma unroll
+                for (int i = 0; i < NCH; ++i)
+                    if (ok_of(i)) prefetch_l2(src_of(i, kt * BK));
+            }
+        };
+        for (int p = 0; p < PF_TILES; ++p) prefetch_tile(p);
+        uint4 r[NCH];
+        {
+            const int rem = rem_of(0);
+#pragma unroll
+            for (int i = 0; i < NCH; ++i) r[i] = ld_chunk(src_of(i, 0), ok_of(i), rem);
+        }
+        for (int it = 0; it < KT; ++it) {
+            const int s = it % STAGES;
+            prefetch_tile(it + PF_TILES);
+            if (it >= STAGES) mbar_wait(bar_addr + 8 * (STAGES + s), ((it / STAGES) + 1) & 1);
+            const unsigned dst = base_addr + s * STAGE_BYTES + lsoff;
+            const bool more = it + 1 < KT;
+            const int rem = rem_of(it + 1), k0 = (it + 1) * BK;
+#pragma unroll
+            for (int i = 0; i < NCH; ++i) {
+                const uint4 v = r[i];
+                uint4 h;
+                h.x = (v.x + 0x1000u) & 0xffffe000u;
+                h.y = (v.y + 0x1000u) & 0xffffe000u;
+                h.z = (v.z + 0x1000u) & 0xffffe000u;
+                h.w = (v.w + 0x1000u) & 0xffffe000u;
+                st_shared16(dst + i * RPP * 128, h);
+                if constexpr (X3) {
+                    uint4 l;
+                    l.x = to_tf32(__uint_as_float(v.x) - __uint_as_float(h.x));
+                    l.y = to_tf32(__uint_as_float(v.y) - __uint_as_float(h.y));
+                    l.z = to_tf32(__uint_as_float(v.z) - __uint_as_float(h.z));
+                    l.w = to_tf32(__uint_as_float(v.w) - __uint_as_float(h.w));
+                    st_shared16(dst + HI_BYTES + i * RPP * 128, l);
+                }
+                if (more) r[i] = ld_chunk(src_of(i, k0), ok_of(i), rem);
+            }
+            fence_proxy_async();
+            mbar_arrive(bar_addr + 8 * s);
+        }
+        return;
+    }
+    if (!REG && wg == 0) {
         // ---------------- producer warpgroup ----------------
         const int lrow = tid / CPR, lchunk = tid % CPR;
         const int lsoff = lrow * 128 + ((lchunk ^ (lrow & 7)) * 16);  // (lrow + i * RPP) & 7 == lrow & 7
