@@ -28,6 +28,7 @@ is launched. Offsets are 64-bit; B, N and K must each be below 2**31.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,6 +84,18 @@ CONFIGS: dict[int, tuple[TileConfig, TileConfig]] = {  # mode -> (config for B <
 # aligned operands when USE_WGMMA: 5-13 % faster than the mma.sync kernel at the three large target shapes.
 WGMMA_CONFIG = TileConfig(128, 256, 64, 256, 4, 1)
 USE_WGMMA = True
+# Modes 8-11: the warp-specialised sm_90a kernel fls_wgmma_ws (producer warpgroup + 2 consumer warpgroups, mbarrier
+# ring of cfg.stages 32-wide k tiles; BM = 128, BN = cfg.bn). 8: tf32 rounded by the producer, L2::256B prefetch hint;
+# 9: as 8 without rounding (truncation, lab only); 10: as 8 without the prefetch hint (lab only); 11: tf32x3 with
+# hi / lo tiles split by the producer and the per-k-tile fp32 promotion; 12 / 13: tf32 / tf32x3 with the producer
+# copying through registers (ld.global, round / split, st.shared: no second shared-memory pass) and L2 prefetch.
+WGMMA_WS_CONFIG = TileConfig(128, 256, 64, 256, 4, 1)
+WGMMA_X3_CONFIG = TileConfig(128, 128, 64, 128, 3, 1)
+_WS_MODES = {8: (0, True), 9: (1, True), 10: (0, False), 11: (2, True), 12: (3, True), 13: (4, True)}
+_WS_X3_MODES = (11, 13)
+WGMMA_TF32_MODE = 8  # mode used for "tf32" on sm_90a with aligned operands (6: the older fls_wgmma)
+USE_WGMMA_X3 = True  # "tf32x3" on sm_90a with aligned operands: WGMMA_X3_MODE (else mode 5, mma.sync)
+WGMMA_X3_MODE = 11
 _TINY_MACS = 1 << 20  # B*N*K at or below this: the FMA kernel (launch-bound; exact fp32, no large smem carve-out)
 
 
@@ -91,17 +104,21 @@ def config_for(mode: int, B: int) -> TileConfig:
     return small if B <= _SMALL_B else large
 
 
+_NAMES: dict = {}
+
+
 def _dtype_name(dtype, logical_dtype: str | None = None) -> str:
     if logical_dtype is not None:
         if logical_dtype != "bfloat16":
             raise ValueError(f"unsupported logical_dtype {logical_dtype!r}")
         return "bfloat16"
-    name = np.dtype(dtype).name
+    name = _NAMES.get(dtype) or _NAMES.setdefault(dtype, np.dtype(dtype).name)  # numpy's .name is slow per call
     if name not in _CTYPE or name == "bfloat16":
         raise TypeError(f"unsupported dtype {name}")
     return name
 
 
+@functools.lru_cache(maxsize=None)
 def _tensor_cores(device_id: int | None = None) -> bool:
     import cupy
 
@@ -134,6 +151,11 @@ def wgmma_name(cfg: TileConfig, rounding: bool = True) -> str:
     return f"fls::fls_wgmma<{cfg.bn}, {cfg.stages}, {'true' if rounding else 'false'}>"
 
 
+def wgmma_ws_name(cfg: TileConfig, mode: int) -> str:
+    kmode, pf = _WS_MODES[mode]
+    return f"fls::fls_wgmma_ws<{kmode}, {cfg.bn}, {cfg.stages}, {'true' if pf else 'false'}>"
+
+
 def fma_name(ctype: str) -> str:
     return f"fls::fls_fma<{ctype}>"
 
@@ -152,6 +174,8 @@ def name_expressions() -> list[str]:
                 for aligned in (True, False):
                     names.append(mma_name(ctype, mode, cfg, aligned))
     names.append(wgmma_name(WGMMA_CONFIG))
+    names.append(wgmma_ws_name(WGMMA_WS_CONFIG, WGMMA_TF32_MODE))
+    names.append(wgmma_ws_name(WGMMA_X3_CONFIG, WGMMA_X3_MODE))
     for ctype in _CTYPE.values():
         names.append(fma_name(ctype))
         names.append(reduce_name(ctype))
@@ -172,7 +196,15 @@ def plan(B: int, N: int, K: int, dtype_name: str, precision: str, tensor_cores: 
     if mode is None:
         mode = _FLOAT_MODE[precision] if dtype_name == "float32" else _NATIVE16
         if mode == 1 and USE_WGMMA and arch == "sm_90a":
-            mode = 6
+            mode = WGMMA_TF32_MODE
+        if mode == 5 and USE_WGMMA_X3 and arch == "sm_90a":
+            mode = WGMMA_X3_MODE
+    if mode in _WS_MODES:
+        if aligned and arch == "sm_90a" and dtype_name == "float32":
+            cfg = cfg or (WGMMA_X3_CONFIG if mode in _WS_X3_MODES else WGMMA_WS_CONFIG)
+            smem = cfg.stages * (128 + cfg.bn) * 128 * (2 if mode in _WS_X3_MODES else 1) + 1024 + 256
+            return wgmma_ws_name(cfg, mode), 384, smem, (128, cfg.bn), np.float32
+        mode, cfg = (5 if mode in _WS_X3_MODES else 1), None  # unaligned operands or no wgmma: the mma.sync kernels
     if mode in (6, 7):
         if aligned and arch == "sm_90a" and dtype_name == "float32":
             cfg = cfg or WGMMA_CONFIG
@@ -181,6 +213,23 @@ def plan(B: int, N: int, K: int, dtype_name: str, precision: str, tensor_cores: 
         mode, cfg = 1, None  # unaligned operands or no wgmma: the mma.sync TF32 kernel
     cfg = cfg or config_for(mode, B)
     return mma_name(ctype, mode, cfg, aligned), cfg.threads, cfg.smem_bytes(), (cfg.bm, cfg.bn), np.float32
+
+
+@functools.lru_cache(maxsize=256)
+def _launch(B: int, N: int, K: int, name: str, precision: str, aligned: bool, device_id: int, cfg, mode):
+    """Everything run() needs to launch for one problem, computed once per shape (the per-call cost is a lookup):
+    (kernel, threads, dynamic smem, blocks, N tiles, partials dtype name, reduce kernel or None)."""
+    kname, threads, smem, (bm, bn), acc_dtype = plan(B, N, K, name, precision, _tensor_cores(device_id), aligned,
+                                                     cfg, mode, _kernels.arch_of(device_id))
+    num_n = -(-N // bn)
+    blocks = -(-B // bm) * num_n
+    if blocks >= 2**31:
+        raise ValueError("problem too large for one grid")
+    kernel = _kernels.get_function(FILENAME, kname, device_id)
+    if smem > 48 * 1024 and kernel.max_dynamic_shared_size_bytes < smem:
+        kernel.max_dynamic_shared_size_bytes = smem
+    reduce = _kernels.get_function(FILENAME, reduce_name(_CTYPE[name]), device_id) if num_n > 1 else None
+    return kernel, threads, smem, blocks, num_n, np.dtype(acc_dtype).name, reduce
 
 
 def run(x, w, bias, out, precision: str, stream, logical_dtype: str | None = None, *, new_array=None,
@@ -213,24 +262,15 @@ def run(x, w, bias, out, precision: str, stream, logical_dtype: str | None = Non
         raise ValueError("B, N and K must each be below 2**31")
 
     device_id = cupy.cuda.Device().id
-    tc = _tensor_cores(device_id)
     aligned = _aligned16(x) and _aligned16(w)
-    kname, threads, smem, (bm, bn), acc_dtype = plan(B, N, K, name, precision, tc, aligned, _cfg, _mode,
-                                                         _kernels.arch_of(device_id))
-    num_m, num_n = -(-B // bm), -(-N // bn)
-    blocks = num_m * num_n
-    if blocks >= 2**31:
-        raise ValueError("problem too large for one grid")
-    kernel = _kernels.get_function(FILENAME, kname, device_id)
-    if smem > 48 * 1024 and kernel.max_dynamic_shared_size_bytes < smem:
-        kernel.max_dynamic_shared_size_bytes = smem
-
+    kernel, threads, smem, blocks, num_n, acc_name, reduce = _launch(B, N, K, name, precision, aligned, device_id,
+                                                                     _cfg, _mode)
     ldx = np.int64(x.strides[0] // item if B > 1 else K)
     ldw = np.int64(w.strides[0] // item if N > 1 else K)
     with stream:
         partial = None
         if num_n > 1:
-            partial = (new_array or cupy.empty)((B, num_n), np.dtype(acc_dtype).name)
+            partial = (new_array or cupy.empty)((B, num_n), acc_name)
         args = (
             x, ldx, w, ldw,
             bias if bias is not None else np.uintp(0),
@@ -239,5 +279,4 @@ def run(x, w, bias, out, precision: str, stream, logical_dtype: str | None = Non
         )
         kernel((blocks,), (threads,), args, shared_mem=smem, stream=stream)
         if num_n > 1:
-            red = _kernels.get_function(FILENAME, reduce_name(_CTYPE[name]), device_id)
-            red((-(-B // 8),), (256,), (partial, out, np.int32(B), np.int32(num_n)), stream=stream)
+            reduce((-(-B // 8),), (256,), (partial, out, np.int32(B), np.int32(num_n)), stream=stream)

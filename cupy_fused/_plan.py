@@ -1,17 +1,19 @@
 """Which GPU method and precision a call uses.
 
-The rules below are the table measured on an H100 (benchmarks/NOTES.md and the README's results; times in ms):
+The rules below are the table measured on an H100 (benchmarks/NOTES.md and the README's results; ms):
 
-| case                                | fused one-pass            | cuBLAS + sigmoid_sum     | choice |
-| float32 "tf32x3" / default          | 4.80 at 128x32768x32768   | (no such compute type)   | fused  |
-| float32 "ieee"                      | CUDA-core FMA, far slower | 5.32, torch parity       | cuBLAS |
-| float32 "tf32", B x N < 2^26        | 1.77 at 128x32768x32768   | 1.54                     | cuBLAS |
-| float32 "tf32", B x N >= 2^26       | 12.6 at 16384x1024x65536  | writes and reads B x N   | fused  |
-| float16 / bfloat16 inputs           | 1.05 / 0.96 at 128x32768^2| cuBLAS near torch's 0.8  | cuBLAS |
-| B x N x K <= 2^20 (launch-bound)    | one launch, ~2.6 us GPU   | two launches             | fused  |
+| case                           | fused one-pass                        | cuBLAS + sigmoid_sum        | choice |
+| float32 "tf32x3" (the default) | 3.2-3.5 at 128x32768x32768 (wgmma)    | no such compute type        | fused  |
+| float32 "ieee"                 | CUDA-core FMA kernel, far slower      | 5.29 (torch parity)         | cuBLAS |
+| float32 "tf32"                 | 1.57-1.71 / 12.2-12.7 / 0.86-0.95     | 1.53 / 8.2 / 0.365          | cuBLAS |
+|   (at 128x32768x32768 / 16384x1024x65536 / 4096^3)                                                    |
+| float16 / bfloat16 inputs      | 1.05 / 0.96 at 128x32768x32768        | near torch's 0.81 / 0.84    | cuBLAS |
+| B x N x K <= 2^20              | one launch, ~3 us of GPU time         | two launches                | fused  |
 
 The default precision for float32 is the fastest fp32-accurate one: "tf32x3" (three TF32 products, error within
-2x of cuBLAS fp32's) where the GPU has tensor cores (compute capability 8.0+), else "ieee".
+2x of cuBLAS fp32's; 3.2-3.5 ms against 5.29 for strict fp32 at 128x32768x32768) where the GPU has tensor cores
+(compute capability 8.0+), else "ieee". method="fused" is always available for its memory bound (output plus
+B x ceil(N / tile) floats) and its bit-identical results.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from __future__ import annotations
 import functools
 
 _TINY_MACS = 1 << 20
-_LARGE_Z = 1 << 26  # B x N elements: a 256 MiB fp32 intermediate for the two-pass method
 
 
 @functools.lru_cache(maxsize=None)
@@ -48,6 +49,6 @@ def choose(B: int, K: int, N: int, dtype: str, precision: str | None, method: st
         return method, precision
     if B * N * K <= _TINY_MACS:
         return "fused", precision
-    if dtype == "float32" and (precision == "tf32x3" or (precision == "tf32" and B * N >= _LARGE_Z)):
+    if dtype == "float32" and precision == "tf32x3":
         return "fused", precision
     return "cublas", precision

@@ -71,7 +71,7 @@ def test_default_is_fp32_accurate_and_fused_on_tensor_cores(rng):
     assert _plan.choose(128, 32768, 32768, "float32", None, "auto", 0) == ("fused", "tf32x3")
     assert _plan.choose(128, 32768, 32768, "float32", "ieee", "auto", 0) == ("cublas", "ieee")
     assert _plan.choose(128, 10, 20, "float32", "ieee", "auto", 0) == ("fused", "ieee")
-    assert _plan.choose(16384, 1024, 65536, "float32", "tf32", "auto", 0) == ("fused", "tf32")
+    assert _plan.choose(16384, 1024, 65536, "float32", "tf32", "auto", 0) == ("cublas", "tf32")
     assert _plan.choose(128, 32768, 32768, "float32", None, "cublas", 0) == ("cublas", "ieee")
     with pytest.raises(ValueError, match="precision='tf32x3' is not available with method='cublas'"):
         _plan.choose(128, 64, 64, "float32", "tf32x3", "cublas", 0)
