@@ -64,7 +64,8 @@ def backend_view(op: Operand):
 def _torch_view(tensor):
     import torch
 
-    tensor = tensor.detach()
+    if tensor.requires_grad:  # DLPack and .numpy() refuse tensors that require grad; detach shares the memory
+        tensor = tensor.detach()
     if tensor.dtype == torch.bfloat16:
         tensor = tensor.view(torch.int16)
     if tensor.device.type == "cpu":

@@ -88,6 +88,8 @@ SUITE = [
     ((128, 10, 20), (None, "tf32")),
 ]
 ALL_PRECISIONS = (None, "ieee", "tf32", "tf32x3", "bf16")
+# Forward + backward (cupy_fused.torch) against torch autograd: (shape, our precision).
+TRAINING_SUITE = [(KERNELBENCH_SHAPE, None), ((16384, 1024, 65536), "tf32")]
 
 
 class _GpuTimer:
@@ -172,7 +174,58 @@ def _progress(done: int, total: int, label: str) -> None:
           flush=True)
 
 
-def _bench_gpu(suite, reps) -> tuple[list[Row], dict]:
+def _bench_training(torch, timer, reps, rates, hbm) -> list[Row]:
+    """Forward + backward rows: gradients of x, W and b through cupy_fused.torch against torch autograd."""
+    from cupy_fused import torch as cft
+
+    model = lambda x, w, b: torch.sum(torch.sigmoid(torch.nn.functional.linear(x, w, b)), dim=1, keepdim=True)
+    rows = []
+    for (B, K, N), precision in TRAINING_SUITE:
+        label = f"{B} x {K} x {N} fwd+bwd"
+        bound = 1 / math.sqrt(K)
+        x = torch.randn(B, K, device="cuda", requires_grad=True)
+        w = torch.empty(N, K, device="cuda").uniform_(-bound, bound).requires_grad_()
+        b = torch.empty(N, device="cuda").uniform_(-bound, bound).requires_grad_()
+        g = torch.rand(B, 1, device="cuda")
+        flops = 3 * 2 * B * K * N  # forward, grad_x, grad_W (the floor's products; ours recomputes z on top)
+        in_bytes = 4 * (2 * (B * K + N * K + N) + 2 * B)
+        peer_ms, grads = {}, {}
+        leaves = [t.detach().double().requires_grad_() for t in (x, w, b)]
+        ref = torch.autograd.grad(model(*leaves), leaves, grad_outputs=g.double())
+        del leaves
+        # (name, forward rate, backward rate, TF32 flag for torch, function): ours recomputes z in backward
+        contenders = [("torch fp32", "ieee", "ieee", False, model), ("torch tf32", "tf32", "tf32", True, model),
+                      (f"ours {precision or 'default'}", precision or "tf32x3", cft.backward_precision(precision),
+                       False, lambda x, w, b: cft.linear_sigmoid_sum(x, w, b, precision=precision))]
+        for name, forward_rate, backward_rate, tf32, f in contenders:
+            step = lambda i, f=f: torch.autograd.grad(f(x, w, b), (x, w, b), grad_outputs=g)
+            torch.backends.cuda.matmul.allow_tf32 = tf32
+            try:
+                grads[name] = step(0)
+                torch.cuda.synchronize()
+                base = torch.cuda.memory_allocated()
+                torch.cuda.reset_peak_memory_stats()
+                step(0)
+                torch.cuda.synchronize()
+                extra = (torch.cuda.max_memory_allocated() - base) / 2**20
+                ms = timer(step, 1, warmup=2, reps=max(5, reps // 3))
+            finally:
+                torch.backends.cuda.matmul.allow_tf32 = False
+            if name.startswith("torch"):
+                peer_ms[name] = ms
+            products = 2 * B * K * N
+            compute_ms = products / (rates[forward_rate] * 1e9) + 2 * products / (rates[backward_rate] * 1e9)
+            floor_ms = max(in_bytes / hbm / 1e6, compute_ms)
+            err = max(float((a.double() - r).norm() / r.norm()) for a, r in zip(grads[name], ref))  # worst of three
+            rows.append(Row(label, name, ms, flops / ms / 1e9, in_bytes / ms / 1e6, err,
+                            {p: v / ms for p, v in peer_ms.items()} if name.startswith("ours") else {},
+                            f"{floor_ms / ms:.2f} of fwd+bwd {floor_ms:.3f} ms", floor_ms, extra))
+        del x, w, b, grads
+        torch.cuda.empty_cache()
+    return rows
+
+
+def _bench_gpu(suite, reps, training=True) -> tuple[list[Row], dict]:
     import torch
 
     from cupy_fused import _plan
@@ -245,6 +298,8 @@ def _bench_gpu(suite, reps) -> tuple[list[Row], dict]:
                             f"{floor_ms / ms:.2f} of {floor_name} {floor_ms:.3f} ms", floor_ms, extra, host, kernels))
         del sets
         torch.cuda.empty_cache()
+
+    rows += _bench_training(torch, timer, reps, rates, hbm) if training else []
 
     # The reduction alone, over an fp32 z of SIGMOID_SUM_SHAPE: a bandwidth test.
     done += 1
@@ -345,7 +400,7 @@ def main(shapes=None, reps: int = 30, json_path: str | None = None, plot_path: s
             print("cupy-fused bench on a GPU compares against torch; install torch to run it", file=sys.stderr)
             return 2
         suite = [(shape, ALL_PRECISIONS) for shape in shapes] if shapes else SUITE
-        rows, meta = _bench_gpu(suite, reps)
+        rows, meta = _bench_gpu(suite, reps, training=not shapes)
     else:
         print("no GPU found: timing the NumPy backend on the CPU at a CPU-sized shape", flush=True)
         rows, meta = _bench_cpu(shapes or [CPU_SHAPE], reps)

@@ -57,7 +57,7 @@ def linear_sigmoid_sum(
             return result
         out = out.reshape(rows)
         views = [_arrays.backend_view(op) for op in ops]
-        x2 = views[0].reshape(rows, k)
+        x2 = views[0] if len(xo.shape) == 2 else views[0].reshape(rows, k)
         w, b = views[1], (views[2] if bias is not None else None)
         if xo.device == "cpu":
             from . import _cpu
