@@ -8,6 +8,7 @@ timed with a host clock against torch's CPU path (when torch is there).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import math
@@ -140,6 +141,26 @@ class _GpuTimer:
         return (time.perf_counter() - t) / calls * 1e6
 
 
+def _peak_extra_mb(torch, fn) -> float:
+    """Peak device memory (MB, torch's allocator) above what was allocated before one call of fn(0)."""
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    fn(0)
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - base) / 2**20
+
+
+@contextlib.contextmanager
+def _torch_tf32(torch, enabled: bool):
+    """torch's TF32 switch for the peers' matmuls, off again afterwards (ours never read it)."""
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def _measure_hbm_read(torch, timer) -> float:
     """GB/s of a large on-device sum (bytes read over time)."""
     big = torch.rand(2**30, device="cuda")  # 4 GiB
@@ -149,10 +170,9 @@ def _measure_hbm_read(torch, timer) -> float:
 
 
 def _measure_matmul(torch, dtype, tf32: bool, timer) -> float:
-    torch.backends.cuda.matmul.allow_tf32 = tf32
     a, b = torch.randn(8192, 8192, device="cuda", dtype=dtype), torch.randn(8192, 8192, device="cuda", dtype=dtype)
-    ms = timer(lambda i: a @ b, 1, warmup=3, reps=10)
-    torch.backends.cuda.matmul.allow_tf32 = False
+    with _torch_tf32(torch, tf32):
+        ms = timer(lambda i: a @ b, 1, warmup=3, reps=10)
     return 2 * 8192**3 / ms / 1e9
 
 
@@ -199,18 +219,10 @@ def _bench_training(torch, timer, reps, rates, hbm) -> list[Row]:
                        False, lambda x, w, b: cft.linear_sigmoid_sum(x, w, b, precision=precision))]
         for name, forward_rate, backward_rate, tf32, f in contenders:
             step = lambda i, f=f: torch.autograd.grad(f(x, w, b), (x, w, b), grad_outputs=g)
-            torch.backends.cuda.matmul.allow_tf32 = tf32
-            try:
+            with _torch_tf32(torch, tf32):
                 grads[name] = step(0)
-                torch.cuda.synchronize()
-                base = torch.cuda.memory_allocated()
-                torch.cuda.reset_peak_memory_stats()
-                step(0)
-                torch.cuda.synchronize()
-                extra = (torch.cuda.max_memory_allocated() - base) / 2**20
+                extra = _peak_extra_mb(torch, step)
                 ms = timer(step, 1, warmup=2, reps=max(5, reps // 3))
-            finally:
-                torch.backends.cuda.matmul.allow_tf32 = False
             if name.startswith("torch"):
                 peer_ms[name] = ms
             products = 2 * B * K * N
@@ -276,20 +288,12 @@ def _bench_gpu(suite, reps, training=True) -> tuple[list[Row], dict]:
         for name, precision, tf32, fn in contenders:
             done += 1
             _progress(done, total, f"{label} {name}")
-            torch.backends.cuda.matmul.allow_tf32 = tf32
-            try:
+            with _torch_tf32(torch, tf32):
                 out = fn(0).float().cpu().numpy()
-                torch.cuda.synchronize()
-                base = torch.cuda.memory_allocated()
-                torch.cuda.reset_peak_memory_stats()
-                fn(0)
-                torch.cuda.synchronize()
-                extra = (torch.cuda.max_memory_allocated() - base) / 2**20
+                extra = _peak_extra_mb(torch, fn)
                 ms = timer(fn, n_inputs, reps=reps)
                 host = timer.host_us(fn, n_inputs) if small else None
                 kernels = timer.kernel_us(fn, n_inputs) if small else None
-            finally:
-                torch.backends.cuda.matmul.allow_tf32 = False
             if not name.startswith("ours"):
                 peer_ms[name] = ms
             floor_ms, floor_name = max((in_bytes / hbm / 1e6, "HBM"), (flops / (rates[precision] * 1e9), "matmul"))

@@ -39,6 +39,20 @@ def backward_chunk(rows: int, n: int, k: int, itemsize: int, half: bool, workspa
     return max(1, min(step, n))
 
 
+def _guarded(mm):
+    """mm(a, b, out) for the edge shapes too: nothing to write for an empty out, zeros when K = 0."""
+
+    def guarded(a, b, out):
+        if out.size == 0:
+            return
+        if a.shape[1] == 0:
+            out.fill(0)
+            return
+        mm(a, b, out)
+
+    return guarded
+
+
 # ------------------------------------------------------------------------------------------------ argument parsing
 
 def _count(name: str, value) -> int:
@@ -260,16 +274,7 @@ class LinearSigmoidSum:
         CuPy: cuBLAS through cupy_fused's gemm with this layer's precision per call (CuPy's global TF32 setting is
         neither read nor changed), on CuPy's current stream."""
         if xp is np:
-
-            def mm(a, b, out):
-                if out.size == 0:
-                    return
-                if a.shape[1] == 0:
-                    out.fill(0)
-                    return
-                np.matmul(a, b.T, out=out)
-
-            return mm
+            return _guarded(lambda a, b, out: np.matmul(a, b.T, out=out))
         import cupy
 
         from . import _gpu
@@ -277,16 +282,8 @@ class LinearSigmoidSum:
         # "tf32" and "bf16" as asked; None and "tf32x3" (fp32-accurate in the forward) as strict fp32.
         precision = self.precision if self.precision in ("tf32", "bf16") else "ieee"
         stream = cupy.cuda.get_current_stream()
-
-        def mm(a, b, out):
-            if out.size == 0:
-                return
-            if a.shape[1] == 0:
-                out.fill(0)
-                return
-            _gpu.gemm(_gpu.blas_ready(a), _gpu.blas_ready(b), out, out.dtype.name, precision, stream)
-
-        return mm
+        return _guarded(lambda a, b, out:
+                        _gpu.gemm(_gpu.blas_ready(a), _gpu.blas_ready(b), out, out.dtype.name, precision, stream))
 
     # ------------------------------------------------------------------------------------------------ plumbing
 

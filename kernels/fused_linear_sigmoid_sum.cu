@@ -518,6 +518,36 @@ __device__ __forceinline__ void fence_proxy_async() {
 #endif
 }
 
+// Epilogue of both wgmma kernels for one warpgroup's 64 rows starting at row0: bias, sigmoid, the row sums over this
+// block's BN columns, then out[row] (one N tile) or partial[row, tn]. Accumulator layout (per warp, as mma.sync's
+// C fragment repeated over n): acc[4j + 2h + q] is row 16 * wq + g + 8h, column n0 + 8j + 2t + q. Every warp holds
+// whole rows, so a quad shuffle finishes each row's sum.
+template <int BN>
+__device__ __forceinline__ void wgmma_epilogue(const float (&acc)[BN / 2], const float* __restrict__ bias,
+                                               float* __restrict__ out, float* __restrict__ partial, int row0, int n0,
+                                               int tn, int num_n, int B, int N, int wq, int g, int t) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        float s = 0.0f;
+#pragma unroll
+        for (int j = 0; j < BN / 8; ++j)
+#pragma unroll
+            for (int q = 0; q < 2; ++q) {
+                const int n = n0 + 8 * j + 2 * t + q;
+                if (n < N) s += cf::sigmoid(acc[4 * j + 2 * h + q] + (bias != nullptr ? bias[n] : 0.0f));
+            }
+        s += __shfl_xor_sync(0xffffffffu, s, 1);
+        s += __shfl_xor_sync(0xffffffffu, s, 2);
+        const int gr = row0 + wq * 16 + h * 8 + g;
+        if (t == 0 && gr < B) {
+            if (num_n == 1)
+                out[gr] = s;
+            else
+                partial[(long long)gr * num_n + tn] = s;
+        }
+    }
+}
+
 template <int BN, int STAGES, bool ROUND>
 __global__ void __launch_bounds__(256, 1)
 fls_wgmma(const float* __restrict__ x, long long ldx, const float* __restrict__ w, long long ldw,
@@ -612,28 +642,7 @@ fls_wgmma(const float* __restrict__ x, long long ldx, const float* __restrict__ 
     }
     cp_async_wait<0>();
 
-    // Epilogue. Accumulator layout (per warp, as mma.sync's C fragment repeated over n): acc[4j + 2h + q] is
-    // row 16 * wq + g + 8h of this warpgroup's 64 rows, column 8j + 2t + q. Every warp holds whole rows.
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        float s = 0.0f;
-#pragma unroll
-        for (int j = 0; j < BN / 8; ++j)
-#pragma unroll
-            for (int q = 0; q < 2; ++q) {
-                const int n = n0 + 8 * j + 2 * t + q;
-                if (n < N) s += cf::sigmoid(acc[4 * j + 2 * h + q] + (bias != nullptr ? bias[n] : 0.0f));
-            }
-        s += __shfl_xor_sync(0xffffffffu, s, 1);
-        s += __shfl_xor_sync(0xffffffffu, s, 2);
-        const int gr = m0 + wg * 64 + wq * 16 + h * 8 + g;
-        if (t == 0 && gr < B) {
-            if (num_n == 1)
-                out[gr] = s;
-            else
-                partial[(long long)gr * num_n + tn] = s;
-        }
-    }
+    wgmma_epilogue<BN>(acc, bias, out, partial, m0 + wg * 64, n0, tn, num_n, B, N, wq, g, t);
 }
 
 // ------------------------------------------------------------------------------------------------------------------
@@ -923,28 +932,7 @@ fls_wgmma_ws(const float* __restrict__ x, long long ldx, const float* __restrict
         }
     }
 
-    // Epilogue (as fls_wgmma): acc[4j + 2h + q] is row 16 * wq + g + 8h of this warpgroup's 64 rows, column
-    // 8j + 2t + q.
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        float sum = 0.0f;
-#pragma unroll
-        for (int j = 0; j < BN / 8; ++j)
-#pragma unroll
-            for (int q = 0; q < 2; ++q) {
-                const int n = n0 + 8 * j + 2 * t + q;
-                if (n < N) sum += cf::sigmoid(acc[4 * j + 2 * h + q] + (bias != nullptr ? bias[n] : 0.0f));
-            }
-        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-        const int gr = m0 + cwg * 64 + wq * 16 + h * 8 + g;
-        if (t == 0 && gr < B) {
-            if (num_n == 1)
-                out[gr] = sum;
-            else
-                partial[(long long)gr * num_n + tn] = sum;
-        }
-    }
+    wgmma_epilogue<BN>(acc, bias, out, partial, m0 + cwg * 64, n0, tn, num_n, B, N, wq, g, t);
 #else
     __trap();
 #endif
