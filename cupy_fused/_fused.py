@@ -118,14 +118,6 @@ def _dtype_name(dtype, logical_dtype: str | None = None) -> str:
     return name
 
 
-@functools.lru_cache(maxsize=None)
-def _tensor_cores(device_id: int | None = None) -> bool:
-    import cupy
-
-    dev = cupy.cuda.Device(device_id) if device_id is not None else cupy.cuda.Device()
-    return int(dev.compute_capability) >= 80
-
-
 def supports(dtype, precision: str) -> bool:
     """Whether ``run`` handles this input dtype (numpy dtype or the name "bfloat16") and precision.
 
@@ -219,8 +211,8 @@ def plan(B: int, N: int, K: int, dtype_name: str, precision: str, tensor_cores: 
 def _launch(B: int, N: int, K: int, name: str, precision: str, aligned: bool, device_id: int, cfg, mode):
     """Everything run() needs to launch for one problem, computed once per shape (the per-call cost is a lookup):
     (kernel, threads, dynamic smem, blocks, N tiles, partials dtype name, reduce kernel or None)."""
-    kname, threads, smem, (bm, bn), acc_dtype = plan(B, N, K, name, precision, _tensor_cores(device_id), aligned,
-                                                     cfg, mode, _kernels.arch_of(device_id))
+    tensor_cores, arch = _kernels.has_tensor_cores(device_id), _kernels.arch_of(device_id)
+    kname, threads, smem, (bm, bn), acc_dtype = plan(B, N, K, name, precision, tensor_cores, aligned, cfg, mode, arch)
     num_n = -(-N // bn)
     blocks = -(-B // bm) * num_n
     if blocks >= 2**31:

@@ -48,6 +48,14 @@ def _options(arch: str, extra_include: str | None = None) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=None)
+def has_tensor_cores(device_id: int) -> bool:
+    """Whether the device has the mma.sync tensor-core instructions the fused kernels use (compute capability 8.0+)."""
+    import cupy
+
+    return int(cupy.cuda.Device(device_id).compute_capability) >= 80
+
+
+@functools.lru_cache(maxsize=None)
 def arch_of(device_id: int) -> str:
     """NVRTC target for a device: sm_XY, with the 'a' suffix on sm_90 so that wgmma is available there."""
     import cupy

@@ -18,25 +18,17 @@ B x ceil(N / tile) floats) and its bit-identical results.
 
 from __future__ import annotations
 
-import functools
 
 _TINY_MACS = 1 << 20
-
-
-@functools.lru_cache(maxsize=None)
-def tensor_cores(device_id: int) -> bool:
-    import cupy
-
-    return int(cupy.cuda.Device(device_id).compute_capability) >= 80
 
 
 def choose(B: int, K: int, N: int, dtype: str, precision: str | None, method: str, device_id: int | None):
     """(method, precision) for a GPU call (both already validated); precision None means the default. Raises
     ValueError for a combination that cannot run (tf32x3 on cuBLAS)."""
-    from . import _gpu
+    from . import _gpu, _kernels
 
     if precision is None:
-        has_tc = tensor_cores(device_id) if device_id is not None else True
+        has_tc = _kernels.has_tensor_cores(device_id) if device_id is not None else True
         precision = "tf32x3" if dtype == "float32" and method != "cublas" and has_tc else "ieee"
     if method == "cublas":
         if dtype == "float32" and precision not in _gpu.GEMM_PRECISIONS:
