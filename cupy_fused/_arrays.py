@@ -13,9 +13,6 @@ import contextlib
 import functools
 from typing import NamedTuple
 
-LIBRARIES = ("numpy", "cupy", "torch")
-
-
 class Operand(NamedTuple):  # a tuple: built on every call, so its construction must be cheap
     name: str  # the argument's name, for messages
     obj: object  # the caller's object

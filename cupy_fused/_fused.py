@@ -34,9 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _kernels
+from ._checks import PRECISIONS
 
 FILENAME = "fused_linear_sigmoid_sum.cu"
-PRECISIONS = ("ieee", "tf32", "tf32x3", "bf16")
 _NATIVE16 = 4
 _CTYPE = {"float32": "float", "float64": "double", "float16": "__half", "bfloat16": "__nv_bfloat16"}
 _ITEMSIZE = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2}
@@ -116,20 +116,6 @@ def _dtype_name(dtype, logical_dtype: str | None = None) -> str:
     if name not in _CTYPE or name == "bfloat16":
         raise TypeError(f"unsupported dtype {name}")
     return name
-
-
-def supports(dtype, precision: str) -> bool:
-    """Whether ``run`` handles this input dtype (numpy dtype or the name "bfloat16") and precision.
-
-    True for float32 with any of PRECISIONS, and for float16 / bfloat16 / float64 with any precision (ignored there).
-    Tensor-core precisions fall back to the FMA kernel on GPUs older than compute capability 8.0 (still supported)."""
-    if precision not in PRECISIONS:
-        return False
-    try:
-        name = "bfloat16" if (isinstance(dtype, str) and dtype == "bfloat16") else np.dtype(dtype).name
-    except TypeError:
-        return False
-    return name in _CTYPE
 
 
 def mma_name(ctype: str, mode: int, cfg: TileConfig, aligned: bool) -> str:

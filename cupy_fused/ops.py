@@ -79,9 +79,9 @@ def linear_sigmoid_sum(
         else:
             from . import _gpu
 
-            # _plan sends float32 "tf32x3" to the fused kernel; here it can only come with K = 0 (no products formed)
-            gemm_precision = precision if precision in _gpu.GEMM_PRECISIONS else "ieee"
-            _gpu.linear_sigmoid_sum(x2, w, b, out, xo.dtype, gemm_precision, run_stream, workspace_bytes, new_array)
+            # float32 "tf32x3" reaches here only with K = 0 (_plan sends it to the fused kernel), when no GEMM runs;
+            # other dtypes ignore the precision
+            _gpu.linear_sigmoid_sum(x2, w, b, out, xo.dtype, precision, run_stream, workspace_bytes, new_array)
         return result
 
 
