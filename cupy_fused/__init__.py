@@ -1,7 +1,7 @@
 """cupy_fused: out = sum_j sigmoid(x @ W.T + b), on NumPy, CuPy and torch arrays. Imports neither torch nor cupy."""
 
+from .api import Plan, clear_plans, linear_sigmoid_sum, plan, sigmoid_sum
 from .layer import LinearSigmoidSum
-from .ops import linear_sigmoid_sum, sigmoid_sum
 
-__version__ = "0.1.0"
-__all__ = ["linear_sigmoid_sum", "sigmoid_sum", "LinearSigmoidSum", "__version__"]
+__version__ = "0.2.0"
+__all__ = ["linear_sigmoid_sum", "sigmoid_sum", "plan", "Plan", "clear_plans", "LinearSigmoidSum", "__version__"]

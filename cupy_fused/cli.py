@@ -1,9 +1,27 @@
-"""Command line: `cupy-fused info | check | bench` (also `python -m cupy_fused ...`)."""
+"""Command line: `cupy-fused info | check | tune | bench` (also `python -m cupy_fused ...`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+DTYPES = ("float32", "float16", "bfloat16", "float64")
+
+
+def _devices() -> list[str]:
+    try:
+        import cupy
+
+        out = []
+        for i in range(cupy.cuda.runtime.getDeviceCount()):
+            props = cupy.cuda.runtime.getDeviceProperties(i)
+            out.append(
+                f"cuda:{i} {props['name'].decode()} (sm_{props['major']}{props['minor']}, "
+                f"{props['multiProcessorCount']} SMs, {props['totalGlobalMem'] / 2**30:.0f} GiB)"
+            )
+        return out
+    except Exception:  # noqa: BLE001 - no CUDA driver or device
+        return []
 
 
 def _info(args) -> int:
@@ -12,94 +30,169 @@ def _info(args) -> int:
     import numpy
 
     import cupy_fused
-    from cupy_fused import _kernels
+    from cupy_fused import loader, tune
 
     print(f"cupy_fused {cupy_fused.__version__} (python {platform.python_version()}, numpy {numpy.__version__})")
-    print(f"kernels: {_kernels.kernel_dir()} ({', '.join(_kernels.kernel_files())})")
+    print(f"kernels: {loader.kernel_dir()} ({', '.join(loader.kernel_files())})")
     for name in ("cupy", "torch"):
         try:
             print(f"{name} {__import__(name).__version__}")
         except ImportError:
             print(f"{name}: not installed")
-    devices = []
-    try:
-        import cupy
-
-        for i in range(cupy.cuda.runtime.getDeviceCount()):
-            props = cupy.cuda.runtime.getDeviceProperties(i)
-            devices.append(f"cuda:{i} {props['name'].decode()} (sm_{props['major']}{props['minor']}, "
-                           f"{props['multiProcessorCount']} SMs, {props['totalGlobalMem'] / 2**30:.0f} GiB)")
-    except Exception:
-        pass
+    devices = _devices()
     print("devices: " + ("; ".join(devices) if devices else "none (calls on host arrays use the NumPy backend)"))
+    print(f"tuning: {'on' if _tuning() else 'off'} (CUPY_FUSED_TUNE), cache folder {tune.cache_dir()}")
     if args.shape:
-        _print_plan(*args.shape, device_id=0 if devices else None)
+        _explain_shape(*args.shape, devices=bool(devices))
     return 0
 
 
-def _print_plan(B: int, K: int, N: int, device_id) -> None:
-    """The method and kernel each dtype and precision would use at this shape on device arrays."""
-    from cupy_fused import _fused, _plan
+def _tuning() -> bool:
+    from cupy_fused import planner
 
-    where = f"cuda:{device_id}" if device_id is not None else "a tensor-core GPU (sm_90a assumed: no GPU here)"
-    arch = "sm_90a"
-    if device_id is not None:
-        from cupy_fused import _kernels
+    return planner.tuning_enabled()
 
-        arch = _kernels.arch_of(device_id)
-    print(f"B={B} K={K} N={N} on {where}; host arrays always run on the NumPy backend")
-    cases = [("float32", p) for p in (None, "ieee", "tf32", "tf32x3", "bf16")]
-    cases += [(d, None) for d in ("float16", "bfloat16", "float64")]
+
+def _explain_shape(B: int, K: int, N: int, devices: bool) -> None:
+    """For each dtype and precision: what cuda:0 would run at this shape (the static choice, and the tuned choice
+    when the cache holds the shape class), without allocating anything."""
+    from cupy_fused import loader, planner, tune
+    from cupy_fused.backends import Problem
+
+    if devices:
+        info = loader.device_info(0)
+        where = f"cuda:0 ({info.name})"
+    else:
+        info = loader.DeviceInfo("NVIDIA H100 80GB HBM3", "sm_90a", 132, True, 3.35e12)
+        where = "an H100 (sm_90a, 132 SMs) assumed: no GPU here"
+    print(f"B={B} K={K} N={N} on {where}; contiguous operands with a bias; host arrays run on the NumPy backend")
+    stored = tune.load(info.name)
+    cases = [("float32", p) for p in (None, "ieee", "tf32", "tf32x3", "bf16")] + [(d, None) for d in DTYPES[1:]]
     for dtype, precision in cases:
-        method, resolved = _plan.choose(B, K, N, dtype, precision, "auto", device_id)
-        if method == "fused":
-            kernel = _fused.plan(B, N, K, dtype, resolved, True, True, arch=arch)[0]
-        else:
-            kernel = "cuBLAS gemmEx + sigmoid_sum"
-        if dtype != "float32":
-            label = f"{dtype} (precision does not apply)"
-        else:
-            label = f"{dtype} precision={precision!r}" + (f" (-> {resolved!r})" if precision is None else "")
-        print(f"  {label:40s} method={method:6s} {kernel}")
+        item = {"float64": 8, "float32": 4}.get(dtype, 2)
+        p = Problem(B, K, N, dtype, True, K, K, (K * item) % 16 == 0, 0, 256 * 2**20)
+        label = f"{dtype} precision={precision!r}" if dtype == "float32" else f"{dtype} (precision does not apply)"
+        try:
+            first = planner.candidates(p, precision, "auto", info, False)[0]
+        except IndexError:
+            print(f"  {label:38s} no candidate")
+            continue
+        line = f"  {label:38s} static: {first.method:6s} {first.precision:6s} {first.kernel}"
+        entry = stored.get(tune.bucket(p, precision, "auto"))
+        if entry:
+            times = ", ".join(
+                f"{k} {v * 1000:.1f} us" for k, v in sorted(entry["ms"].items(), key=lambda kv: kv[1])[:3]
+            )
+            line += f"\n  {'':38s} tuned:  {entry['kernel']} ({times})"
+        print(line)
 
 
 def _check(args) -> int:
     """Compile every kernel instance the package can launch, for each --arch (no GPU needed)."""
-    from cupy_fused import _kernels
+    from cupy_fused import loader
+    from cupy_fused.backends import instances
 
     failures = 0
+    unknown = set(args.file or ()) - set(instances())
+    if unknown:
+        print(
+            f"--file: no kernel file {sorted(unknown)}; the files are {', '.join(sorted(instances()))}", file=sys.stderr
+        )
+        return 2
     for arch in args.arch:
-        for filename, names in _kernels.instances().items():
+        for filename, names in instances().items():
+            if args.file and filename not in args.file:
+                continue
             try:
-                size = len(_kernels.compile_for_arch(filename, names, arch))
+                size = len(loader.compile_for_arch(filename, names, arch))
                 print(f"{arch} {filename}: {len(names)} instances, cubin {size} bytes")
-            except _kernels.KernelCompileError as exc:
+            except loader.KernelCompileError as exc:
                 failures += 1
                 print(exc, file=sys.stderr)
     return 1 if failures else 0
 
 
+def _tune(args) -> int:
+    """Time the candidates of each shape class on cuda:0 and store the winners."""
+    if not _devices():
+        print("cupy-fused tune needs a CUDA device", file=sys.stderr)
+        return 2
+    import cupy
+
+    import cupy_fused
+    from cupy_fused import tune
+
+    if args.force:
+        tune.forget()
+    for B, K, N in args.shape:
+        for precision in args.precision or [None]:
+            rng = cupy.random.default_rng(0)
+            x = rng.standard_normal((B, K), dtype=cupy.float32).astype(args.dtype)
+            w = ((rng.random((N, K), dtype=cupy.float32) * 2 - 1) / max(K, 1) ** 0.5).astype(args.dtype)
+            b = ((rng.random(N, dtype=cupy.float32) * 2 - 1) / max(K, 1) ** 0.5).astype(args.dtype)
+            if args.force:
+                _drop(tune, B, K, N, args.dtype, precision)
+            plan = cupy_fused.plan(x, w, b, precision=precision, tune=True)
+            print(plan.explain(), end="\n\n")
+            del x, w, b
+    return 0
+
+
+def _drop(tune, B, K, N, dtype, precision):
+    from cupy_fused import loader
+    from cupy_fused.backends import Problem
+
+    item = {"float64": 8, "float32": 4}.get(dtype, 2)
+    p = Problem(B, K, N, dtype, True, K, K, (K * item) % 16 == 0, 0, 256 * 2**20)
+    tune.load(loader.device_info(0).name).pop(tune.bucket(p, precision, "auto"), None)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="cupy-fused", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    info = sub.add_parser("info", help="versions, devices, and which backend a call would use")
+    info = sub.add_parser("info", help="versions, devices, tuning cache, and what a call of a shape would run")
     info.add_argument("--shape", nargs=3, type=int, metavar=("B", "K", "N"))
     check = sub.add_parser("check", help="compile every kernel with NVRTC (no GPU needed)")
-    check.add_argument("--arch", nargs="+", default=["sm_80", "sm_90"])
-    bench = sub.add_parser("bench", help="time our call against torch, with floors and errors")
-    bench.add_argument("--shape", nargs=3, type=int, action="append", metavar=("B", "K", "N"),
-                       help="B K N (repeatable); default: the suite (KernelBench's 128 32768 32768 and three more)")
+    check.add_argument("--arch", nargs="+", default=["sm_80", "sm_90", "sm_90a"])
+    check.add_argument("--file", nargs="+", help="only these kernel files (default: all)")
+    tune_cmd = sub.add_parser("tune", help="time the candidates of shape classes and store the winners")
+    tune_cmd.add_argument("--shape", nargs=3, type=int, action="append", required=True, metavar=("B", "K", "N"))
+    tune_cmd.add_argument("--dtype", default="float32", choices=[d for d in DTYPES if d != "bfloat16"])
+    tune_cmd.add_argument("--precision", action="append", choices=["ieee", "tf32", "tf32x3", "bf16"])
+    tune_cmd.add_argument("--force", action="store_true", help="time again even when the cache holds the class")
+    bench = sub.add_parser("bench", help="time our calls against torch, with floors and errors")
+    bench.add_argument(
+        "--shape",
+        nargs=3,
+        type=int,
+        action="append",
+        metavar=("B", "K", "N"),
+        help="B K N (repeatable); default: the suite (KernelBench's 128 32768 32768 and three more)",
+    )
     bench.add_argument("--reps", type=int, default=30, help="timed runs per contender (median reported)")
+    bench.add_argument(
+        "--sections",
+        default="suite,training,calls",
+        help="comma-separated: suite, training, calls (GPU only; default all)",
+    )
     bench.add_argument("--json", metavar="FILE", help="also write the rows, GPU name, versions and date to FILE")
-    bench.add_argument("--plot", metavar="FILE.png", help="also draw the times as a chart (needs matplotlib)")
+    bench.add_argument("--plot", metavar="FILE.png", help="also draw the suite's times as a chart (needs matplotlib)")
     args = parser.parse_args(argv)
     if args.command == "info":
         return _info(args)
     if args.command == "check":
         return _check(args)
-    from cupy_fused import _bench
+    if args.command == "tune":
+        return _tune(args)
+    from cupy_fused import bench as bench_module
 
-    return _bench.main([tuple(s) for s in args.shape] if args.shape else None, args.reps, args.json, args.plot)
+    sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
+    unknown = set(sections) - set(bench_module.SECTIONS)
+    if unknown:
+        parser.error(f"--sections: unknown {sorted(unknown)}; choose from {', '.join(bench_module.SECTIONS)}")
+    return bench_module.main(
+        [tuple(s) for s in args.shape] if args.shape else None, args.reps, args.json, args.plot, sections
+    )
 
 
 if __name__ == "__main__":

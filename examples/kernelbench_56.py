@@ -35,7 +35,7 @@ class Model(nn.Module):
     """Simple model that performs a matrix multiplication, applies sigmoid, and sums the result."""
 
     def __init__(self, input_size, hidden_size):
-        super(Model, self).__init__()
+        super().__init__()
         self.linear = nn.Linear(input_size, hidden_size)
 
     def forward(self, x):
@@ -77,8 +77,17 @@ def get_init_inputs(input_size=None, hidden_size=None):
     return [input_size, hidden_size]
 
 
-def check(batch_size=batch_size, input_size=input_size, hidden_size=hidden_size, device="cuda", trials=5, seed=42,
-          atol=ATOL, rtol=RTOL, out=print) -> bool:
+def check(
+    batch_size=batch_size,
+    input_size=input_size,
+    hidden_size=hidden_size,
+    device="cuda",
+    trials=5,
+    seed=42,
+    atol=ATOL,
+    rtol=RTOL,
+    out=print,
+) -> bool:
     """KernelBench's correctness check of ModelNew against Model; returns whether every trial passed."""
     torch.manual_seed(seed)
     init_inputs = get_init_inputs(input_size, hidden_size)
@@ -99,15 +108,18 @@ def check(batch_size=batch_size, input_size=input_size, hidden_size=hidden_size,
             diff = (got - expected).abs().max().item()
             out(f"trial {trial}: {'pass' if ok else 'FAIL'} (max abs diff {diff:.3g})")
             passed += ok
-    out(f"{'PASS' if passed == trials else 'FAIL'}: {passed}/{trials} trials within atol={atol}, rtol={rtol} "
-        f"(batch {batch_size}, input {input_size}, hidden {hidden_size}, {device})")
+    out(
+        f"{'PASS' if passed == trials else 'FAIL'}: {passed}/{trials} trials within atol={atol}, rtol={rtol} "
+        f"(batch {batch_size}, input {input_size}, hidden {hidden_size}, {device})"
+    )
     return passed == trials
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="KernelBench level 2 problem 56: ModelNew against Model")
-    parser.add_argument("--device", choices=["cuda", "cpu"], default=None,
-                        help="default: cuda when available, else cpu")
+    parser.add_argument(
+        "--device", choices=["cuda", "cpu"], default=None, help="default: cuda when available, else cpu"
+    )
     parser.add_argument("--small", action="store_true", help=f"small sizes {SMALL} (quick on a CPU)")
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--seed", type=int, default=42)

@@ -28,6 +28,13 @@ template <> __device__ __forceinline__ double from_acc<double>(double v) { retur
 __device__ __forceinline__ float sigmoid(float z) { return __fdividef(1.0f, 1.0f + __expf(-z)); }
 __device__ __forceinline__ double sigmoid(double z) { return 1.0 / (1.0 + exp(-z)); }
 
+// sigmoid'(z) = s (1 - s) = e / (1 + e)^2 with e = exp(-|z|): accurate for every z (no cancellation in 1 - s),
+// 0 where it underflows, NaN for NaN. What the backward needs (gz = g * sigmoid'(z)).
+template <typename A> __device__ __forceinline__ A dsigmoid(A z) {
+    const A e = exp(-fabs(z));
+    return e / ((A(1) + e) * (A(1) + e));
+}
+
 template <typename A> __device__ __forceinline__ A warp_sum(A v) {
 #pragma unroll
     for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);

@@ -4,14 +4,17 @@
 // T: the caller's dtype (bias and out). Sums accumulate in cf::acc<Z> (fp32, fp64 for double).
 // ROWS rows share a block so that each bias element is loaded once per ROWS rows. VEC selects 16-byte loads of z;
 // the launcher picks it only when z's base address and row stride keep every row 16-byte aligned.
-// carry (nullable) holds the sums of earlier column chunks; the result goes to out (caller's dtype) when out is
-// non-null, else to partial (accumulator dtype) for the next chunk. All offsets are 64-bit.
+// carry (nullable) holds the sums of earlier column chunks, in double so that many chunks lose nothing; the result
+// goes to out (caller's dtype) when out is non-null, else to partial (double) for the next chunk. All offsets are
+// 64-bit. saved (nullable): sigmoid'(z + bias) of every element, row stride ld_saved, for a training step's
+// backward.
 #include "common.cuh"
 
 template <typename Z, typename T, int ROWS, bool VEC>
 __global__ void __launch_bounds__(256) sigmoid_sum(const Z* __restrict__ z, long long ldz, const T* __restrict__ bias,
-                                                   const typename cf::acc<Z>::type* __restrict__ carry,
-                                                   typename cf::acc<Z>::type* __restrict__ partial, T* __restrict__ out,
+                                                   const double* __restrict__ carry, double* __restrict__ partial,
+                                                   T* __restrict__ out, typename cf::acc<Z>::type* __restrict__ saved,
+                                                   long long ld_saved,
                                                    long long rows, long long cols) {
     using A = typename cf::acc<Z>::type;
     constexpr int V = VEC ? 16 / sizeof(Z) : 1;
@@ -40,7 +43,11 @@ __global__ void __launch_bounds__(256) sigmoid_sum(const Z* __restrict__ z, long
             for (int r = 0; r < ROWS; ++r)
                 if (r < live) {
 #pragma unroll
-                    for (int v = 0; v < V; ++v) sums[r] += cf::sigmoid(A(cf::to_acc(p[r].v[v])) + b[v]);
+                    for (int v = 0; v < V; ++v) {
+                        const A zv = A(cf::to_acc(p[r].v[v])) + b[v];
+                        sums[r] += cf::sigmoid(zv);
+                        if (saved != nullptr) saved[(row0 + r) * ld_saved + j + v] = cf::dsigmoid(zv);
+                    }
                 }
         }
     }
@@ -48,7 +55,11 @@ __global__ void __launch_bounds__(256) sigmoid_sum(const Z* __restrict__ z, long
         const A b = bias ? A(cf::to_acc(bias[j])) : A(0);
 #pragma unroll
         for (int r = 0; r < ROWS; ++r)
-            if (r < live) sums[r] += cf::sigmoid(A(cf::to_acc(z[(row0 + r) * ldz + j])) + b);
+            if (r < live) {
+                const A zv = A(cf::to_acc(z[(row0 + r) * ldz + j])) + b;
+                sums[r] += cf::sigmoid(zv);
+                if (saved != nullptr) saved[(row0 + r) * ld_saved + j] = cf::dsigmoid(zv);
+            }
     }
 
     // Block reduction: warp shuffles, then one value per warp and row through shared memory.
@@ -65,11 +76,11 @@ __global__ void __launch_bounds__(256) sigmoid_sum(const Z* __restrict__ z, long
         s = cf::warp_sum(s);
         if (lane == 0) {
             const long long row = row0 + warp;
-            if (carry) s += carry[row];
+            const double total = (carry ? carry[row] : 0.0) + double(s);
             if (out)
-                out[row] = cf::from_acc<T>(s);
+                out[row] = cf::from_acc<T>(A(total));
             else
-                partial[row] = s;
+                partial[row] = total;
         }
     }
 }

@@ -1,4 +1,5 @@
-"""Shared fixtures: seeded random inputs, float64 references, and the `gpu` marker that skips without a device."""
+"""Shared fixtures: seeded random inputs, the `gpu` marker that skips without a device, and a clean environment:
+tuning off (CUPY_FUSED_TUNE=0, unless a test turns it on) and a private tuning-cache folder."""
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ def _cuda_devices() -> int:
         import cupy
 
         return cupy.cuda.runtime.getDeviceCount()
-    except Exception:
+    except Exception:  # noqa: BLE001 - no driver, no device
         return 0
 
 
@@ -20,6 +21,15 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quiet_environment(tmp_path_factory):
+    patch = pytest.MonkeyPatch()
+    patch.setenv("CUPY_FUSED_TUNE", "0")
+    patch.setenv("CUPY_FUSED_CACHE_DIR", str(tmp_path_factory.mktemp("tuning-cache")))
+    yield
+    patch.undo()
 
 
 @pytest.fixture

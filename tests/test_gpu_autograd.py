@@ -4,8 +4,7 @@ torch.compile(fullgraph=True) on CUDA, streams, and the plain-array layer on cup
 
 import numpy as np
 import pytest
-
-from reference import make_inputs, rel_err
+from helpers import make_inputs, rel_err
 
 pytestmark = pytest.mark.gpu
 cp = pytest.importorskip("cupy")
@@ -19,8 +18,15 @@ from cupy_fused.layer import LinearSigmoidSum as ArrayLayer  # noqa: E402
 SHAPES = [((1,), 1, 1), ((3,), 5, 7), ((257,), 100, 41), ((2, 3), 17, 9), ((64,), 4099, 300)]
 EPS = {torch.float64: 1e-13, torch.float32: 1e-6, torch.float16: 1e-3, torch.bfloat16: 1e-2}
 # float32 None is the forward's default (fp32-accurate: "tf32x3" on tensor-core GPUs); its backward is strict fp32
-CASES = [(torch.float32, None), (torch.float32, "ieee"), (torch.float32, "tf32"), (torch.float32, "tf32x3"),
-         (torch.float64, None), (torch.float16, None), (torch.bfloat16, None)]
+CASES = [
+    (torch.float32, None),
+    (torch.float32, "ieee"),
+    (torch.float32, "tf32"),
+    (torch.float32, "tf32x3"),
+    (torch.float64, None),
+    (torch.float16, None),
+    (torch.bfloat16, None),
+]
 
 
 def torch_model(x, w, b):
@@ -52,7 +58,9 @@ def grads(fn, tensors, grad_out):
 
 
 def cuda_inputs(rng, batch, k, n, dtype, bias=True):
-    x, w, b = (None if a is None else torch.from_numpy(a).to("cuda", dtype) for a in make_inputs(rng, batch, k, n, bias))
+    x, w, b = (
+        None if a is None else torch.from_numpy(a).to("cuda", dtype) for a in make_inputs(rng, batch, k, n, bias)
+    )
     g = torch.from_numpy(rng.standard_normal(tuple(batch) + (1,))).to("cuda", dtype)
     return (x, w, b), g
 
@@ -152,12 +160,12 @@ def test_torch_compile_fullgraph_on_cuda(rng):
     x = torch.randn(16, 3, 64, device="cuda", requires_grad=True)
     compiled = torch.compile(model, fullgraph=True)
     out = compiled(x)
-    (out ** 2).sum().backward()
+    (out**2).sum().backward()
     got = [x.grad] + [p.grad for p in model.parameters()]
     for t in [x] + list(model.parameters()):
         t.grad = None
     expected = model(x)
-    (expected ** 2).sum().backward()
+    (expected**2).sum().backward()
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
     for a, e in zip(got, [x.grad] + [p.grad for p in model.parameters()]):
         torch.testing.assert_close(a, e, rtol=1e-4, atol=1e-5)
@@ -175,6 +183,7 @@ def test_module_on_cuda_loads_nn_linear(rng, method):
 
 
 # ------------------------------------------------------------------------------------------ plain-array layer on GPU
+
 
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 def test_array_layer_on_cuda_matches_the_numpy_layer(rng, dtype):
@@ -223,3 +232,50 @@ def test_array_layer_moves_between_devices_and_loads_cuda_tensors(rng):
     np.testing.assert_allclose(layer(x), expected, rtol=1e-5)
     with pytest.raises(TypeError, match="x must be a numpy array on cpu"):
         layer(cp.asarray(x))
+
+
+@pytest.mark.parametrize(
+    "dtype,precision",
+    [
+        (torch.float32, None),
+        (torch.float32, "tf32"),
+        (torch.float64, None),
+        (torch.float16, None),
+        (torch.bfloat16, None),
+    ],
+)
+@pytest.mark.parametrize("batch,k,n", [((5,), 300, 1001), ((300,), 257, 513)])
+def test_saved_and_recomputed_backward_agree_on_cuda(rng, dtype, precision, batch, k, n):
+    tensors, g = cuda_inputs(rng, batch, k, n, dtype)
+    ref = grads(torch_model, [t.double() for t in tensors], g.double())
+    saved = grads(lambda *t: cft.linear_sigmoid_sum(*t, precision=precision), tensors, g)
+    recomputed = grads(lambda *t: cft.linear_sigmoid_sum(*t, precision=precision, save_bytes=0), tensors, g)
+    with cuda_matmul("tf32" if precision == "tf32" else "ieee"):
+        peer = grads(torch_model, tensors, g)
+    for name, s, r, p, e in zip(("x", "weight", "bias"), saved, recomputed, peer, ref):
+        budget = 2 * rel_err(as_numpy(p), as_numpy(e)) + EPS[dtype]
+        assert rel_err(as_numpy(s), as_numpy(e)) <= budget, name
+        assert rel_err(as_numpy(r), as_numpy(e)) <= budget, name
+
+
+def test_the_saved_path_holds_sigmoid_prime_and_no_more():
+    """B x N x 4 = 64 MiB fits the default budget: the forward keeps exactly that block, and the backward adds its
+    gradients and a workspace of at most workspace_bytes (the (B, chunk) block) and cuBLASLt's own (at most 32 MiB)."""
+    torch.manual_seed(0)
+    batch, k, n = 2048, 256, 8192
+    x = torch.randn(batch, k, device="cuda", requires_grad=True)
+    w = (torch.rand(n, k, device="cuda") * 2 - 1).div_(k**0.5).requires_grad_(True)
+    b = torch.zeros(n, device="cuda", requires_grad=True)
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    out = cft.linear_sigmoid_sum(x, w, b)
+    torch.cuda.synchronize()
+    kept = torch.cuda.memory_allocated() - before - out.numel() * 4
+    assert batch * n * 4 <= kept <= batch * n * 4 + 2**20, kept
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    out.backward(torch.ones_like(out))
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - base
+    grad_bytes = 4 * (batch * k + n * k + n)
+    assert peak <= grad_bytes + cft.DEFAULT_WORKSPACE_BYTES + 32 * 2**20, (peak, grad_bytes)

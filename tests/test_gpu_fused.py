@@ -1,18 +1,16 @@
 """The fused one-pass kernel: every precision and dtype on odd shapes under the error budget, tf32x3 within 2x of
 cuBLAS fp32's error, bit-identical repeated runs, no B x N allocation, 64-bit offsets, and the method choice."""
 
-import numpy as np
 import pytest
+from helpers import budget, cuda_inputs, exact_reference, rel_err
 
 import cupy_fused
-from cupy_fused import _plan
-from reference import make_inputs, rel_err
+from cupy_fused import loader, planner
+from cupy_fused.backends import Problem
 
 pytestmark = pytest.mark.gpu
 cp = pytest.importorskip("cupy")
 torch = pytest.importorskip("torch")
-
-from test_gpu import EPS, budget, cuda_inputs, exact_reference  # noqa: E402  (same budget as the cuBLAS path)
 
 ODD = [((1,), 1, 1), ((3,), 5, 7), ((257,), 1000, 4099), ((129,), 1001, 300), ((2, 65), 33, 257)]
 FP32_PRECISIONS = ["ieee", "tf32", "tf32x3", "bf16"]
@@ -28,9 +26,8 @@ def test_float32_precisions_within_budget(rng, batch, k, n, precision):
     x, w, b = cuda_inputs(rng, batch, k, n, torch.float32)
     ref = exact_reference(x, w, b)
     out = fused(x, w, b, precision)
-    peer = "ieee" if precision == "tf32x3" else precision  # tf32x3 must be as good as strict fp32 (2x budget)
-    assert out.shape == batch + (1,) and out.dtype == torch.float32
-    assert rel_err(out.double().cpu().numpy(), ref) <= budget(x, w, b, peer, torch.float32, ref)
+    assert out.shape == batch + (1,) and out.dtype == torch.float32  # tf32x3: as good as strict fp32 (2x budget)
+    assert rel_err(out.double().cpu().numpy(), ref) <= budget(x, w, b, precision, ref)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
@@ -40,7 +37,7 @@ def test_other_dtypes_within_budget(rng, batch, k, n, dtype):
     ref = exact_reference(x, w, b)
     out = fused(x, w, b)
     assert out.dtype == dtype
-    assert rel_err(out.double().cpu().numpy(), ref) <= budget(x, w, b, None, dtype, ref)
+    assert rel_err(out.double().cpu().numpy(), ref) <= budget(x, w, b, None, ref)
 
 
 @pytest.mark.parametrize("precision", FP32_PRECISIONS)
@@ -48,33 +45,42 @@ def test_unaligned_views_and_no_bias(rng, precision):
     x, w, b = cuda_inputs(rng, (70,), 515, 333, torch.float32)
     xv = torch.cat([x, x], 1)[:, 1:516]  # base pointer off by 4 bytes, row stride 1030 elements
     wv = torch.cat([w, w], 1)[:, 3:518]
-    peer = "ieee" if precision == "tf32x3" else precision
     for bias in (b, None):
         ref = exact_reference(xv, wv, bias) if bias is not None else exact_reference(xv, wv, torch.zeros_like(b))
         out = fused(xv, wv, bias, precision)
-        assert rel_err(out.double().cpu().numpy(), ref) <= budget(xv, wv, b if bias is not None else torch.zeros_like(b),
-                                                                  peer, torch.float32, ref)
+        assert rel_err(out.double().cpu().numpy(), ref) <= budget(
+            xv, wv, b if bias is not None else torch.zeros_like(b), precision, ref
+        )
 
 
 def test_tf32x3_error_within_twice_cublas_fp32(rng):
     x, w, b = cuda_inputs(rng, (128,), 8192, 2048, torch.float32)
     ref = exact_reference(x, w, b)
     err_fused = rel_err(fused(x, w, b, "tf32x3").double().cpu().numpy(), ref)
-    err_cublas = rel_err(cupy_fused.linear_sigmoid_sum(x, w, b, precision="ieee", method="cublas")
-                         .double().cpu().numpy(), ref)
+    err_cublas = rel_err(
+        cupy_fused.linear_sigmoid_sum(x, w, b, precision="ieee", method="cublas").double().cpu().numpy(), ref
+    )
     err_tf32 = rel_err(fused(x, w, b, "tf32").double().cpu().numpy(), ref)
     assert err_fused <= 2 * err_cublas + 1e-9
     assert err_fused < err_tf32 / 10  # really more than one TF32 product
 
 
-def test_default_is_fp32_accurate_and_fused_on_tensor_cores(rng):
-    assert _plan.choose(128, 32768, 32768, "float32", None, "auto", 0) == ("fused", "tf32x3")
-    assert _plan.choose(128, 32768, 32768, "float32", "ieee", "auto", 0) == ("cublas", "ieee")
-    assert _plan.choose(128, 10, 20, "float32", "ieee", "auto", 0) == ("fused", "ieee")
-    assert _plan.choose(16384, 1024, 65536, "float32", "tf32", "auto", 0) == ("cublas", "tf32")
-    assert _plan.choose(128, 32768, 32768, "float32", None, "cublas", 0) == ("cublas", "ieee")
-    with pytest.raises(ValueError, match="precision='tf32x3' is not available with method='cublas'"):
-        _plan.choose(128, 64, 64, "float32", "tf32x3", "cublas", 0)
+def test_default_is_fp32_accurate_and_fused_on_tensor_cores():
+    info = loader.device_info(0)
+
+    def first(B, K, N, precision, method="auto"):
+        p = Problem(B, K, N, "float32", True, K, K, True, 0, 256 * 2**20)
+        c = planner.candidates(p, precision, method, info, False)[0]
+        return c.method, c.precision
+
+    assert first(128, 32768, 32768, None) == ("fused", "tf32x3" if info.tensor_cores else "ieee")
+    assert first(128, 32768, 32768, "ieee") == ("cublas", "ieee")
+    assert first(128, 10, 20, "ieee") == ("fused", "ieee")
+    assert first(8, 4096, 4096, "tf32") == ("fused", "ieee")  # the exact small-batch kernel
+    assert first(16384, 1024, 65536, "tf32") == ("cublas", "tf32")
+    assert first(128, 32768, 32768, None, "cublas") == ("cublas", "ieee")
+    p = Problem(128, 64, 64, "float32", True, 64, 64, True, 0, 2**20)
+    assert planner.candidates(p, "tf32x3", "cublas", info, False) == []
 
 
 def test_tf32x3_needs_the_fused_method(rng):
@@ -111,11 +117,11 @@ def test_64_bit_offsets_with_a_large_weight():
     torch.manual_seed(0)
     B, K, N = 3, 32769, 65536  # W has 2.1e9 elements: offsets past 2^31
     x = torch.randn(B, K, device="cuda")
-    w = torch.empty(N, K, device="cuda").uniform_(-K**-0.5, K**-0.5)
-    b = torch.empty(N, device="cuda").uniform_(-K**-0.5, K**-0.5)
+    w = torch.empty(N, K, device="cuda").uniform_(-(K**-0.5), K**-0.5)
+    b = torch.empty(N, device="cuda").uniform_(-(K**-0.5), K**-0.5)
     ref = torch.zeros(B, 1, dtype=torch.float64, device="cuda")
     for s in range(0, N, 8192):
-        z = x.double() @ w[s:s + 8192].double().T + b[s:s + 8192].double()
+        z = x.double() @ w[s : s + 8192].double().T + b[s : s + 8192].double()
         ref += torch.sigmoid(z).sum(-1, keepdim=True)
     ref = ref.cpu().numpy()
     for precision in ("tf32", "tf32x3"):

@@ -1,32 +1,34 @@
-"""Every kernel compiles with NVRTC for sm_80 and sm_90 (no GPU needed), and the loader reports failures well."""
+"""Every kernel instance compiles with NVRTC for sm_80, sm_90 and sm_90a (no GPU needed), and the loader reports
+failures well."""
 
 import pytest
 
-from cupy_fused import _kernels
+from cupy_fused import loader
+from cupy_fused.backends import instances
 
 ARCHS = ["sm_80", "sm_90", "sm_90a"]
 
 
 def test_every_source_file_has_instances_to_check():
-    assert sorted(_kernels.instances()) == _kernels.kernel_files()
+    assert sorted(instances()) == loader.kernel_files()
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-@pytest.mark.parametrize("filename", _kernels.kernel_files())
+@pytest.mark.parametrize("filename", loader.kernel_files())
 def test_kernel_compiles(filename, arch):
-    names = _kernels.instances()[filename]
+    names = instances()[filename]
     assert names, f"no instances listed for {filename}"
-    cubin = _kernels.compile_for_arch(filename, names, arch)
+    cubin = loader.compile_for_arch(filename, names, arch)
     assert cubin[:4] == b"\x7fELF"
 
 
 def test_compile_error_carries_the_log_and_the_file(monkeypatch):
-    monkeypatch.setattr(_kernels, "_source", lambda f: f'#line 1 "kernels/{f}"\n__global__ void k() {{ undefined_name; }}')
-    with pytest.raises(_kernels.KernelCompileError, match=r"kernels/broken.cu\(1\).*undefined_name") as info:
-        _kernels.compile_for_arch("broken.cu", ["k"], "sm_80")
+    monkeypatch.setattr(loader, "source", lambda f: f'#line 1 "kernels/{f}"\n__global__ void k() {{ undefined_name; }}')
+    with pytest.raises(loader.KernelCompileError, match=r"kernels/broken.cu\(1\).*undefined_name") as info:
+        loader.compile_for_arch("broken.cu", ["k"], "sm_80")
     assert "undefined_name" in info.value.log
 
 
 def test_sources_carry_a_line_directive():
-    for filename in _kernels.kernel_files():
-        assert _kernels._source(filename).startswith(f'#line 1 "kernels/{filename}"\n')
+    for filename in loader.kernel_files():
+        assert loader.source(filename).startswith(f'#line 1 "kernels/{filename}"\n')

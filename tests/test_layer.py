@@ -6,10 +6,10 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import linear_sigmoid_sum as ref_lss
+from helpers import rel_err
 
 from cupy_fused.layer import LinearSigmoidSum
-from reference import linear_sigmoid_sum as ref_lss
-from reference import make_inputs, rel_err
 
 
 def central_differences(f, a, eps=1e-6):
@@ -52,7 +52,9 @@ def test_forward_is_linear_sigmoid_sum(rng, dtype):
     x = rng.standard_normal((2, 5, 20)).astype(dtype)
     out = layer(x)
     assert out.shape == (2, 5, 1) and out.dtype == dtype
-    assert rel_err(out, ref_lss(x, layer.weight, layer.bias)) < {"float16": 2e-3, "float32": 1e-6, "float64": 1e-14}[dtype]
+    assert (
+        rel_err(out, ref_lss(x, layer.weight, layer.bias)) < {"float16": 2e-3, "float32": 1e-6, "float64": 1e-14}[dtype]
+    )
     assert layer(x, keepdims=False).shape == (2, 5)
 
 
@@ -147,8 +149,16 @@ def test_state_dict_errors_change_nothing():
     cases = [
         ({"weight": good["weight"]}, ValueError, r"missing keys \['bias'\]"),
         ({**good, "extra": good["bias"]}, ValueError, r"unexpected keys \['extra'\]; this layer expects exactly"),
-        ({**good, "weight": np.zeros((3, 2), np.float32)}, ValueError, r"state_dict\['weight'\] must have shape \(2, 3\)"),
-        ({**good, "bias": np.zeros(2)}, TypeError, r"state_dict\['bias'\] has dtype float64 but the layer's dtype is float32"),
+        (
+            {**good, "weight": np.zeros((3, 2), np.float32)},
+            ValueError,
+            r"state_dict\['weight'\] must have shape \(2, 3\)",
+        ),
+        (
+            {**good, "bias": np.zeros(2)},
+            TypeError,
+            r"state_dict\['bias'\] has dtype float64 but the layer's dtype is float32",
+        ),
         ({**good, "bias": [0.0, 0.0]}, TypeError, r"state_dict\['bias'\] must be a numpy.ndarray"),
         ([("weight", good["weight"])], TypeError, "state_dict must be a mapping"),
     ]

@@ -14,8 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-                    str(ROOT)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
+        check=True,
+    )
     (path,) = out.glob("cupy_fused-*.whl")
     return path
 
@@ -24,17 +26,20 @@ def test_wheel_contains_every_kernel_source(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     sources = {p.name for p in (ROOT / "kernels").iterdir() if p.suffix in (".cu", ".cuh")}
     assert sources and {f"cupy_fused/kernels/{s}" for s in sources} <= names
+    assert "cupy_fused/py.typed" in names
     assert any(n.endswith("entry_points.txt") for n in names)
 
 
 def test_installed_package_finds_its_kernels(wheel, tmp_path):
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
-                   check=True)
-    code = "from cupy_fused import _kernels; print(_kernels.kernel_dir()); print(*_kernels.kernel_files())"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)], check=True
+    )
+    code = "from cupy_fused import loader; print(loader.kernel_dir()); print(*loader.kernel_files())"
     env = dict(os.environ, PYTHONPATH=str(target))
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+    )
     kernel_dir, files = result.stdout.splitlines()
     assert Path(kernel_dir) == target / "cupy_fused" / "kernels"
     assert files.split() == sorted(p.name for p in (ROOT / "kernels").glob("*.cu"))

@@ -6,10 +6,8 @@ import importlib.util
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
-
-from reference import make_inputs, rel_err
+from helpers import make_inputs, rel_err
 
 torch = pytest.importorskip("torch")
 cft = pytest.importorskip("cupy_fused.torch")
@@ -38,6 +36,7 @@ def inputs(rng, batch, k, n, dtype, bias=True):
 
 
 # ------------------------------------------------------------------------------------------------------- gradients
+
 
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("batch", [(4,), (2, 3), (2, 1, 3)])
@@ -76,7 +75,7 @@ def test_tiny_workspace_gives_the_same_gradients(rng, dtype):
 
 
 def test_chunk_rule_is_bounded():
-    from cupy_fused.layer import backward_chunk
+    from cupy_fused.backward import chunk_columns as backward_chunk
 
     assert backward_chunk(100, 10, 5, 4, False, 1) == 1
     assert backward_chunk(100, 10_000, 5, 4, False, 100 * 4 * 13) == 8  # rounded down to a multiple of 8
@@ -86,14 +85,16 @@ def test_chunk_rule_is_bounded():
 
 
 def test_only_needed_gradients_are_computed(rng, monkeypatch):
+    from cupy_fused import backward
+
     seen = []
-    real = cft._backward_impl
+    real = backward.grad
 
-    def spy(*args):
-        seen.append(args[-3:])
-        return real(*args)
+    def spy(*args, **kwargs):
+        seen.append(kwargs["need"])
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(cft, "_backward_impl", spy)
+    monkeypatch.setattr(backward, "grad", spy)
     (x, w, b), g = inputs(rng, (6,), 4, 3, torch.float32)
     x.requires_grad_(True)
     (cft.linear_sigmoid_sum(x, w, b) * g).sum().backward()
@@ -135,73 +136,51 @@ def test_non_contiguous_inputs_and_expanded_grad(rng):
 
 # ------------------------------------------------------------------------------------------------------- precision
 
-@pytest.fixture
-def cuda_matmul_flags():
-    """Puts torch.backends.cuda.matmul back exactly as it was: the legacy flag first (it sets both), then the new
-    fp32_precision (it sets only itself), so that reading either stays legal for later tests."""
-    matmul = torch.backends.cuda.matmul
-    try:
-        legacy = matmul.allow_tf32
-    except RuntimeError:  # the state already mixes the two APIs
-        legacy = None
-    new = getattr(matmul, "fp32_precision", None)
-    yield matmul
-    if legacy is not None:
-        matmul.allow_tf32 = legacy
-    if new is not None:
-        matmul.fp32_precision = new
+
+def _matmul_settings():
+    cuda = torch.backends.cuda.matmul
+    mkldnn = getattr(torch.backends.mkldnn, "matmul", None)
+    return (getattr(cuda, "fp32_precision", None), getattr(mkldnn, "fp32_precision", None))
 
 
-@pytest.mark.parametrize(
-    "precision,want", [(None, "ieee"), ("ieee", "ieee"), ("tf32x3", "ieee"), ("tf32", "tf32"), ("bf16", "tf32")]
-)
-@pytest.mark.parametrize("setting", ["legacy", "new"])
-def test_backward_sets_and_restores_the_cuda_matmul_precision(cuda_matmul_flags, precision, want, setting):
-    """Only flags, no GPU needed: inside, the precision asked for; after, the user's setting, still readable."""
-    matmul = cuda_matmul_flags
-    has_new = getattr(matmul, "fp32_precision", None) is not None
-    if setting == "new" and not has_new:
-        pytest.skip("this torch has no fp32_precision API")
-    if setting == "legacy":
-        matmul.allow_tf32 = True
-    else:
-        matmul.fp32_precision = "tf32"
-    with cft._matmul_precision(cft.backward_precision(precision), torch.device("cuda")):
-        seen = matmul.fp32_precision if has_new else ("tf32" if matmul.allow_tf32 else "ieee")
-    assert seen == want
-    if setting == "legacy":
-        assert matmul.allow_tf32 is True  # still readable, still the user's
-    if has_new:
-        assert matmul.fp32_precision == "tf32"
+def test_backward_reads_and_changes_no_global_setting(rng):
+    """The precision of the backward GEMMs is chosen per call: torch's process-wide matmul settings are neither
+    changed nor obeyed, also with 4 threads in backward at once."""
+    import threading
 
-
-def test_cpu_backward_is_strict_even_when_onednn_may_round(rng):
     mkldnn = getattr(torch.backends.mkldnn, "matmul", None)
     if mkldnn is None or not hasattr(mkldnn, "fp32_precision"):
-        pytest.skip("this torch has no oneDNN fp32_precision API")
+        pytest.skip("this torch has no fp32_precision API")
     saved = mkldnn.fp32_precision
-    seen = []
-    real_mm = torch.mm
-
-    def mm(*args, **kwargs):
-        seen.append(mkldnn.fp32_precision)
-        return real_mm(*args, **kwargs)
-
+    (x, w, b), g = inputs(rng, (33,), 40, 30, torch.float32)
+    ref = grads(torch_model, [t.double() for t in (x, w, b)], g.double())
     try:
-        mkldnn.fp32_precision = "bf16"
-        tensors, g = inputs(rng, (5,), 4, 3, torch.float32)
-        torch.mm = mm
-        try:
-            grads(cft.linear_sigmoid_sum, tensors, g)
-        finally:
-            torch.mm = real_mm
-        assert seen and set(seen) == {"ieee"}
-        assert mkldnn.fp32_precision == "bf16"
+        mkldnn.fp32_precision = "bf16"  # torch's own CPU matmuls would now round to bfloat16
+        before = _matmul_settings()
+        errors, failures = [], []
+
+        def work():
+            try:
+                for _ in range(5):
+                    ours = grads(cft.linear_sigmoid_sum, (x, w, b), g)
+                    errors.append(max(rel_err(o.double().numpy(), r.numpy()) for o, r in zip(ours, ref)))
+            except Exception as exc:  # noqa: BLE001 - reported below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not failures and len(errors) == 20
+        assert _matmul_settings() == before and mkldnn.fp32_precision == "bf16"
+        assert max(errors) < 1e-5  # strict fp32 (bfloat16 products would give ~1e-3)
     finally:
         mkldnn.fp32_precision = saved
 
 
 # ------------------------------------------------------------------------------------------ custom ops and compile
+
 
 def test_custom_ops_are_registered_and_pass_opcheck(rng):
     (x, w, b), g = inputs(rng, (3, 2), 5, 4, torch.float32)
@@ -211,8 +190,15 @@ def test_custom_ops_are_registered_and_pass_opcheck(rng):
     tests = ("test_schema", "test_faketensor", "test_autograd_registration")
     torch.library.opcheck(fwd, (x, w, b, None, "auto", 1024), test_utils=tests)
     torch.library.opcheck(fwd, (x, w, None, "ieee", "auto", 1024), test_utils=tests)
+    train = torch.ops.cupy_fused.linear_sigmoid_sum_train.default
+    torch.library.opcheck(train, (x, w, b, None, "auto", 1024, 2**20), test_utils=tests)
+    torch.library.opcheck(train, (x, w, b, None, "auto", 1024, 0), test_utils=tests)
+    saved = train(x, w, b, None, "auto", 1024, 2**20)[1].detach()
     for need in [(True, True, True), (False, True, False)]:
-        torch.library.opcheck(bwd, (g, x.detach(), w.detach(), b.detach(), "ieee", 64, *need), test_utils=tests[:2])
+        for s in (None, saved):
+            torch.library.opcheck(
+                bwd, (g, x.detach(), w.detach(), b.detach(), s, "ieee", 64, *need), test_utils=tests[:2]
+            )
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # torch's own
@@ -253,6 +239,7 @@ def test_torch_compile_without_bias_and_precision_argument(rng):
 
 # ---------------------------------------------------------------------------------------------------- validation
 
+
 def test_arguments_are_checked_with_clear_messages():
     x, w, b = torch.randn(3, 4), torch.randn(5, 4), torch.randn(5)
     with pytest.raises(TypeError, match="x must be a torch.Tensor, got numpy.ndarray"):
@@ -271,13 +258,14 @@ def test_arguments_are_checked_with_clear_messages():
         cft.linear_sigmoid_sum(x, w, b, workspace_bytes=0)
     with pytest.raises(ValueError, match="method must be one of"):
         cft.linear_sigmoid_sum(x, w, b, method="fast")
-    with pytest.raises(ValueError, match="method='fused' needs CUDA tensors"):
+    with pytest.raises(ValueError, match="method='fused' needs GPU arrays"):
         cft.linear_sigmoid_sum(x, w, b, method="fused")
     with pytest.raises(ValueError, match="x must have shape"):
         cft.linear_sigmoid_sum(torch.tensor(1.0), w, b)
 
 
 # ---------------------------------------------------------------------------------------------------------- module
+
 
 def test_module_matches_nn_linear_init_and_state_dict():
     torch.manual_seed(7)
@@ -329,6 +317,7 @@ def test_module_trains():
 
 # ------------------------------------------------------------------------------------------- KernelBench example
 
+
 def load_example():
     spec = importlib.util.spec_from_file_location("kernelbench_56", ROOT / "examples" / "kernelbench_56.py")
     module = importlib.util.module_from_spec(spec)
@@ -351,3 +340,56 @@ def test_kernelbench_check_fails_on_a_wrong_model(capsys, monkeypatch):
     monkeypatch.setattr(example.ModelNew, "forward", lambda self, x: real_forward(self, x) + 1e-2)
     assert not example.check(batch_size=4, input_size=16, hidden_size=8, device="cpu", trials=2)
     assert "FAIL: 0/2 trials" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------- saved or recomputed
+
+
+@pytest.mark.parametrize("dtype", list(EPS))
+def test_saved_and_recomputed_backward_agree(rng, dtype):
+    tensors, g = inputs(rng, (3, 11), 13, 17, dtype)
+    saved = grads(cft.linear_sigmoid_sum, tensors, g)
+    recomputed = grads(lambda *t: cft.linear_sigmoid_sum(*t, save_bytes=0), tensors, g)
+    tol = {torch.float64: 1e-13, torch.float32: 1e-6, torch.float16: 2e-3, torch.bfloat16: 1e-2}[dtype]
+    for a, b in zip(saved, recomputed):
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+
+
+def test_the_save_budget_decides(rng, monkeypatch):
+    from cupy_fused import backward
+
+    seen = []
+    real = backward.grad
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["saved"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(backward, "grad", spy)
+    tensors, g = inputs(rng, (6,), 4, 10, torch.float32)  # sigmoid'(z) is 6 x 10 x 4 = 240 bytes
+    for budget, saves in ((240, True), (239, False), (None, True), (0, False)):
+        grads(lambda *t, budget=budget: cft.linear_sigmoid_sum(*t, save_bytes=budget), tensors, g)
+        assert (seen[-1] is not None) == saves, budget
+        if saves:
+            assert seen[-1].shape == (6, 10) and seen[-1].dtype == torch.float32
+    with pytest.raises(ValueError, match="save_bytes must be None or a non-negative int"):
+        grads(lambda *t: cft.linear_sigmoid_sum(*t, save_bytes=-1), tensors, g)
+
+
+def test_a_retained_graph_gives_the_same_gradients_twice(rng):
+    (x, w, b), g = inputs(rng, (9,), 7, 12, torch.float32)
+    leaves = [t.requires_grad_(True) for t in (x, w, b)]
+    out = cft.linear_sigmoid_sum(*leaves)
+    first = torch.autograd.grad(out, leaves, g, retain_graph=True)
+    second = torch.autograd.grad(out, leaves, g)
+    for a, c in zip(first, second):
+        assert torch.equal(a, c)  # the saved sigmoid'(z) is only read
+
+
+def test_the_training_example_runs_small_on_cpu(capsys):
+    spec = importlib.util.spec_from_file_location("train_example", ROOT / "examples" / "train.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    assert example.main(["--small", "--device", "cpu", "--steps", "60"]) == 0
+    out = capsys.readouterr().out
+    assert "both models learned, and alike" in out and "time per step on cpu" in out

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from helpers import linear_sigmoid_sum as ref_lss
+from helpers import make_inputs, rel_err
 
 import cupy_fused
-from cupy_fused import _cpu
-from reference import linear_sigmoid_sum as ref_lss
-from reference import make_inputs, rel_err
+from cupy_fused.backends import host
 
 torch = pytest.importorskip("torch")
 
@@ -19,7 +19,9 @@ def torch_model(x, w, b):
 
 
 @pytest.mark.parametrize("dtype", list(EPS))
-@pytest.mark.parametrize("batch,k,n", [((1,), 1, 1), ((3,), 5, 7), ((128,), 10, 20), ((257,), 1000, 411), ((2, 3), 17, 9)])
+@pytest.mark.parametrize(
+    "batch,k,n", [((1,), 1, 1), ((3,), 5, 7), ((128,), 10, 20), ((257,), 1000, 411), ((2, 3), 17, 9)]
+)
 def test_every_dtype_within_error_budget(rng, dtype, batch, k, n):
     x, w, b = (torch.from_numpy(a).to(dtype) for a in make_inputs(rng, batch, k, n))
     ref = ref_lss(*(t.double().numpy() for t in (x, w, b)))  # exact result for the rounded inputs
@@ -34,18 +36,14 @@ def test_every_dtype_within_error_budget(rng, dtype, batch, k, n):
 def test_tensors_pass_in_and_out_without_copies(rng, monkeypatch, dtype):
     x, w, b = (torch.from_numpy(a).to(dtype) for a in make_inputs(rng, (6,), 8, 5))
     seen = {}
-    real_compute, real_store = _cpu.linear_sigmoid_sum, _cpu.store
+    real = host.Linear.run
 
-    def compute(xv, wv, bv, *args):
+    def spy(self, xv, wv, bv, out, saved=None):
         seen["in"] = [a.__array_interface__["data"][0] for a in (xv, wv, bv)]
-        return real_compute(xv, wv, bv, *args)
-
-    def store(acc, out, dtype_name):
         seen["out"] = out.__array_interface__["data"][0]
-        real_store(acc, out, dtype_name)
+        return real(self, xv, wv, bv, out, saved)
 
-    monkeypatch.setattr(_cpu, "linear_sigmoid_sum", compute)
-    monkeypatch.setattr(_cpu, "store", store)
+    monkeypatch.setattr(host.Linear, "run", spy)
     out = cupy_fused.linear_sigmoid_sum(x, w, b)
     assert seen["in"] == [t.data_ptr() for t in (x, w, b)]
     assert seen["out"] == out.data_ptr()
@@ -80,7 +78,7 @@ def test_sigmoid_sum_on_tensors(rng):
 def test_bfloat16_rounding_is_to_nearest_even():
     values = np.array([1.0, 1.00390625, 1.01171875, 3.0e38, np.inf, -np.inf, np.nan], np.float32)
     out = np.empty(values.shape, np.int16)
-    _cpu.store(values, out, "bfloat16")
+    host.store(values, out, "bfloat16")
     expected = torch.from_numpy(values).to(torch.bfloat16).view(torch.int16).numpy()
     np.testing.assert_array_equal(out[:-1], expected[:-1])
     assert torch.from_numpy(out).view(torch.bfloat16)[-1].isnan()

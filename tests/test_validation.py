@@ -8,8 +8,11 @@ import cupy_fused
 
 @pytest.fixture
 def good(rng):
-    return (rng.standard_normal((4, 6)).astype(np.float32), rng.standard_normal((5, 6)).astype(np.float32),
-            rng.standard_normal(5).astype(np.float32))
+    return (
+        rng.standard_normal((4, 6)).astype(np.float32),
+        rng.standard_normal((5, 6)).astype(np.float32),
+        rng.standard_normal(5).astype(np.float32),
+    )
 
 
 def _call_and_check_unchanged(exc, match, args, **kwargs):
@@ -23,8 +26,9 @@ def _call_and_check_unchanged(exc, match, args, **kwargs):
 
 def test_wrong_weight_shape_names_k(good):
     x, w, b = good
-    _call_and_check_unchanged(ValueError, r"weight must have shape \(N, K\) with K == x.shape\[-1\] == 6, got \(5, 5\)",
-                              (x, w[:, :5], b))
+    _call_and_check_unchanged(
+        ValueError, r"weight must have shape \(N, K\) with K == x.shape\[-1\] == 6, got \(5, 5\)", (x, w[:, :5], b)
+    )
 
 
 def test_wrong_weight_ndim(good):
@@ -34,42 +38,51 @@ def test_wrong_weight_ndim(good):
 
 def test_zero_dimensional_x(good):
     _, w, b = good
-    _call_and_check_unchanged(ValueError, "x must have shape \\(..., K\\) with at least 1 dimension",
-                              (np.ones((), np.float32), w, b))
+    _call_and_check_unchanged(
+        ValueError, "x must have shape \\(..., K\\) with at least 1 dimension", (np.ones((), np.float32), w, b)
+    )
 
 
 def test_wrong_bias_shape(good):
     x, w, b = good
-    _call_and_check_unchanged(ValueError, r"bias must have shape \(N,\) with N == weight.shape\[0\] == 5, got \(4,\)",
-                              (x, w, b[:4]))
+    _call_and_check_unchanged(
+        ValueError, r"bias must have shape \(N,\) with N == weight.shape\[0\] == 5, got \(4,\)", (x, w, b[:4])
+    )
     _call_and_check_unchanged(ValueError, r"bias must have shape \(N,\).*got \(1, 5\)", (x, w, b[None]))
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.int32, np.complex64, np.bool_])
 def test_non_float_dtypes(good, dtype):
     x, w, b = good
-    _call_and_check_unchanged(TypeError, f"x must have a floating dtype .*got {np.dtype(dtype).name}",
-                              (x.astype(dtype), w, b))
+    _call_and_check_unchanged(
+        TypeError, f"x must have a floating dtype .*got {np.dtype(dtype).name}", (x.astype(dtype), w, b)
+    )
 
 
 def test_mismatched_float_dtypes(good):
     x, w, b = good
-    _call_and_check_unchanged(TypeError, "weight has dtype float64 but x has dtype float32", (x, w.astype(np.float64), b))
+    _call_and_check_unchanged(
+        TypeError, "weight has dtype float64 but x has dtype float32", (x, w.astype(np.float64), b)
+    )
     _call_and_check_unchanged(TypeError, "bias has dtype float16 but x has dtype float32", (x, w, b.astype(np.float16)))
 
 
 def test_non_arrays(good):
     x, w, b = good
-    _call_and_check_unchanged(TypeError, "x must be a numpy.ndarray, cupy.ndarray or torch.Tensor, got builtins.list",
-                              (x.tolist(), w, b))
+    _call_and_check_unchanged(
+        TypeError, "x must be a numpy.ndarray, cupy.ndarray or torch.Tensor, got builtins.list", (x.tolist(), w, b)
+    )
     _call_and_check_unchanged(TypeError, "bias must be a numpy.ndarray.*got builtins.float", (x, w, 1.0))
 
 
 def test_mixed_libraries(good):
     torch = pytest.importorskip("torch")
     x, w, b = good
-    _call_and_check_unchanged(TypeError, "weight is a torch array but x is a numpy array; pass all arrays from one library",
-                              (x, torch.from_numpy(w), b))
+    _call_and_check_unchanged(
+        TypeError,
+        "weight is a torch array but x is a numpy array; pass all arrays from one library",
+        (x, torch.from_numpy(w), b),
+    )
 
 
 def test_mixed_devices(good):
@@ -82,7 +95,9 @@ def test_mixed_devices(good):
 
 
 def test_unknown_precision(good):
-    _call_and_check_unchanged(ValueError, r"precision must be None or one of 'ieee', .*got 'fp8'", good, precision="fp8")
+    _call_and_check_unchanged(
+        ValueError, r"precision must be None or one of 'ieee', .*got 'fp8'", good, precision="fp8"
+    )
 
 
 def test_bad_flags(good):
@@ -108,12 +123,15 @@ def test_import_needs_neither_torch_nor_cupy():
     import subprocess
     import sys
 
-    code = ("import sys, cupy_fused; assert 'torch' not in sys.modules and 'cupy' not in sys.modules, "
-            "sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'cupy'))")
+    code = (
+        "import sys, cupy_fused; assert 'torch' not in sys.modules and 'cupy' not in sys.modules, "
+        "sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'cupy'))"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_unknown_method_and_gpu_only_methods(good):
-    _call_and_check_unchanged(ValueError, r"method must be one of 'auto', 'fused', 'cublas', got 'magic'", good,
-                              method="magic")
+    _call_and_check_unchanged(
+        ValueError, r"method must be one of 'auto', 'fused', 'cublas', got 'magic'", good, method="magic"
+    )
     _call_and_check_unchanged(ValueError, r"method='fused' needs GPU arrays", good, method="fused")

@@ -1,4 +1,9 @@
-"""Launcher for the fused linear -> sigmoid -> row-sum kernels of ``kernels/fused_linear_sigmoid_sum.cu``.
+"""The session 1-2 fused kernel family (benchmarks/lab/kernels/fused_v5.cu) and its launcher, as they were when
+the package shipped them (commit 67ad261), kept so that fused_lab.py can re-run the comparisons in NOTES.md. Lab code:
+the package's own kernels are in kernels/ (fused_mma.cu, fused_fma.cu, fused_wgmma_sm90.cu) and are launched by
+cupy_fused.backends.fused. Modes keep their old integer names here.
+
+Launcher for the fused linear -> sigmoid -> row-sum kernels of ``kernels/fused_linear_sigmoid_sum.cu``.
 
 ``run(x, w, bias, out, precision, stream)`` computes ``out[b] = sum_n sigmoid(x[b] . w[n] + bias[n])`` in one pass
 over x and W: each block computes a BM x BN tile of ``x @ w.T`` in registers, applies bias + sigmoid, and writes one
@@ -33,10 +38,34 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _kernels
-from ._checks import PRECISIONS
+from pathlib import Path
 
-FILENAME = "fused_linear_sigmoid_sum.cu"
+from cupy_fused import loader
+
+PRECISIONS = ("ieee", "tf32", "tf32x3", "bf16")
+_SOURCE = Path(__file__).resolve().parent / "kernels" / "fused_v5.cu"
+
+
+class _kernels:  # the old loader's interface, over the lab source
+    has_tensor_cores = staticmethod(loader.has_tensor_cores)
+    arch_of = staticmethod(loader.arch_of)
+
+    @staticmethod
+    @functools.lru_cache(maxsize=None)
+    def get_function(filename, name, device_id=None):
+        import cupy
+
+        device_id = cupy.cuda.Device().id if device_id is None else device_id
+        with cupy.cuda.Device(device_id):
+            module = cupy.RawModule(code=_SOURCE.read_text(), name_expressions=(name,), backend="nvrtc",
+                                    options=("-std=c++17", f"-I{loader.kernel_dir()}", f"-arch={loader.arch_of(device_id)}"))
+            return module.get_function(name)
+
+    @staticmethod
+    def kernel_dir():
+        return loader.kernel_dir()
+
+FILENAME = "fused_v5.cu"
 _NATIVE16 = 4
 _CTYPE = {"float32": "float", "float64": "double", "float16": "__half", "bfloat16": "__nv_bfloat16"}
 _ITEMSIZE = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2}

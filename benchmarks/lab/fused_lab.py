@@ -1,14 +1,14 @@
 """Lab for the fused linear -> sigmoid -> row-sum kernels: compile, check, time (one GPU run does it all).
 
-    PYTHONPATH=$PWD python3 benchmarks/fused_lab.py [--quick] [--skip-big] [--variants] [--wgmma] [--ws] [--sass] [--only 0,4]
-    PYTHONPATH=$PWD python3 benchmarks/fused_lab.py --ws-only [--skip-big] [--no-ws-times]
+    PYTHONPATH=$PWD:benchmarks/lab python3 benchmarks/lab/fused_lab.py [--quick] [--skip-big] [--variants] [--wgmma] [--ws] [--sass] [--only 0,4]
+    PYTHONPATH=$PWD:benchmarks/lab python3 benchmarks/lab/fused_lab.py --ws-only [--skip-big] [--no-ws-times]
 
 --variants times lab tile configurations beside the package's table; --wgmma checks and times the sm_90a wgmma
 kernel variants after the main table (a fault there cannot spoil it); --ws does the same for the warp-specialised
 kernel (modes 8-13); --ws-only runs just the float32 tf32 / tf32x3 default-route checks, 64-bit offsets and the --ws
 section (about 3 minutes on the H100); --sass prints a SASS instruction histogram.
 
-1. compiles every instance of cupy_fused._fused.name_expressions() (+ lab tile variants), prints registers/spills;
+1. compiles every instance of fused_v5.name_expressions() (the session 1-2 kernels in benchmarks/lab/kernels) (+ lab tile variants), prints registers/spills;
 2. checks every dtype/precision against a float64 torch reference on odd shapes (outputs poisoned with NaN first,
    run twice for bit-identical results, unaligned slices, K % 4 != 0, no bias), tf32x3 error vs cuBLAS fp32's,
    and a W of 65536 x 32769 fp32 (64-bit offsets);
@@ -28,7 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cupy_fused import _fused, _kernels
+import fused_v5 as _fused  # the lab copy of the session 1-2 kernels and launcher
+from fused_v5 import _kernels
 
 HBM_READ = 3.09e12  # B/s, measured read bandwidth floor of the H100 in the issue
 RESULTS: list[dict] = []
@@ -352,9 +353,9 @@ def sass_histogram(name):
     with tempfile.TemporaryDirectory() as d:
         src = os.path.join(d, "one.cu")
         with open(src, "w") as f:
-            f.write(f'#include "fused_linear_sigmoid_sum.cu"\nauto* p0 = &{name};\n')
+            f.write(f'#include "fused_v5.cu"\nauto* p0 = &{name};\n')
         cub = os.path.join(d, "one.cubin")
-        subprocess.run(["nvcc", "-arch=sm_90a", "-cubin", "-I", str(_kernels.kernel_dir()), "-std=c++17", "-o", cub,
+        subprocess.run(["nvcc", "-arch=sm_90a", "-cubin", "-I", str(_kernels.kernel_dir()), "-I", str(_fused._SOURCE.parent), "-std=c++17", "-o", cub,
                         src], check=True)
         sass = subprocess.run(["cuobjdump", "-sass", cub], check=True, capture_output=True, text=True).stdout
     import collections

@@ -1,11 +1,17 @@
-"""Input validation, in one place. Every message names the argument, what was expected and what came."""
+"""Input validation, in one place. Every message names the argument, what was expected and what came.
+
+Validation runs once per call signature, when a plan is made (plan.py): every check here depends only on what the
+signature holds (library, shapes, strides, dtypes, devices, option values and their types).
+"""
 
 from __future__ import annotations
 
-from ._arrays import Operand
+import numbers
+
+from .arrays import Operand
+from .precision import NAMES
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
-PRECISIONS = ("ieee", "tf32", "tf32x3", "bf16")
 METHODS = ("auto", "fused", "cublas")
 
 
@@ -25,7 +31,8 @@ def same_kind(ops: list[Operand]) -> None:
             raise ValueError(f"{op.name} is on {op.device} but {first.name} is on {first.device}; use one device")
         if op.dtype != first.dtype:
             raise TypeError(
-                f"{op.name} has dtype {op.dtype} but {first.name} has dtype {first.dtype}; all arrays must share one dtype"
+                f"{op.name} has dtype {op.dtype} but {first.name} has dtype {first.dtype}; "
+                "all arrays must share one dtype"
             )
     if first.device != "cpu" and not first.device.startswith("cuda:"):
         raise ValueError(f"{first.name} must be on the CPU or a CUDA device, got {first.device}")
@@ -33,12 +40,19 @@ def same_kind(ops: list[Operand]) -> None:
 
 def linear_shapes(x: Operand, weight: Operand, bias: Operand | None) -> None:
     if len(x.shape) < 1:
-        raise ValueError(f"x must have shape (..., K) with at least 1 dimension, got a 0-d array")
+        raise ValueError("x must have shape (..., K) with at least 1 dimension, got a 0-d array")
     k = x.shape[-1]
     if len(weight.shape) != 2 or weight.shape[1] != k:
         raise ValueError(f"weight must have shape (N, K) with K == x.shape[-1] == {k}, got {weight.shape}")
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"bias must have shape (N,) with N == weight.shape[0] == {weight.shape[0]}, got {bias.shape}")
+
+
+def gpu_sizes(rows: int, k: int, n: int) -> None:
+    """The GPU kernels index rows, K and N with 32-bit integers (offsets are 64-bit)."""
+    for name, value in (("B = prod(x.shape[:-1])", rows), ("K", k), ("N", n)):
+        if value >= 2**31:
+            raise ValueError(f"{name} must be below 2**31 on the GPU, got {value}")
 
 
 def sum_shapes(z: Operand, bias: Operand | None) -> None:
@@ -49,13 +63,13 @@ def sum_shapes(z: Operand, bias: Operand | None) -> None:
 
 
 def precision(value) -> str | None:
-    if value is not None and value not in PRECISIONS:
-        raise ValueError(f"precision must be None or one of {', '.join(map(repr, PRECISIONS))}, got {value!r}")
+    if value is not None and not (isinstance(value, str) and value in NAMES):
+        raise ValueError(f"precision must be None or one of {', '.join(map(repr, NAMES))}, got {value!r}")
     return value
 
 
 def method(value) -> str:
-    if value not in METHODS:
+    if not (isinstance(value, str) and value in METHODS):
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {value!r}")
     return value
 
@@ -67,6 +81,19 @@ def flag(name: str, value) -> bool:
 
 
 def workspace_bytes(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    """A positive int (numpy integers too), as an int."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(f"workspace_bytes must be a positive int (bytes), got {value!r}")
-    return value
+    return int(value)
+
+
+def rows_stride(shape: tuple, strides: tuple) -> int | None:
+    """The stride (elements) between consecutive rows of an (..., K) array seen as (prod(shape[:-1]), K), when its
+    leading dimensions collapse into one; None when they do not (the kernels then read a contiguous copy)."""
+    lead = [(n, s) for n, s in zip(shape[:-1], strides[:-1]) if n != 1]
+    if not lead:
+        return shape[-1] if shape else 0
+    for (_, s_outer), (n_inner, s_inner) in zip(lead, lead[1:]):
+        if s_outer != s_inner * n_inner:
+            return None
+    return lead[-1][1]

@@ -1,0 +1,118 @@
+"""The front: ``linear_sigmoid_sum``, ``sigmoid_sum`` and ``plan``: signature -> cached Plan -> run.
+
+A call builds the cheap signature of its operands and options, finds the Plan made for it (validation, backend and
+kernel choice happen once, when the plan is made: plan.py) and runs it: for GPU arrays, raw addresses, the caller's
+stream and allocator, one launch for our kernels. ``plan(...)`` returns the Plan itself for callers who keep it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from ._doc import fill
+from .plans import CACHE, DEFAULT_WORKSPACE_BYTES, Plan, linear_key, resolve_linear, resolve_sum, sum_key
+
+Precision = Literal["ieee", "tf32", "tf32x3", "bf16"]
+Method = Literal["auto", "fused", "cublas"]
+
+__all__ = ["linear_sigmoid_sum", "sigmoid_sum", "plan", "Plan", "DEFAULT_WORKSPACE_BYTES"]
+
+
+def linear_sigmoid_sum(
+    x,
+    weight,
+    bias=None,
+    *,
+    precision: Precision | None = None,
+    method: Method = "auto",
+    keepdims: bool = True,
+    stream=None,
+    workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
+):
+    try:
+        key = linear_key(x, weight, bias, precision, method, keepdims, workspace_bytes)
+        found = CACHE.get(key)
+    except TypeError:  # an unhashable option or an object of no array library: validation explains
+        key = found = None
+    if found is None:
+        found = resolve_linear(key, x, weight, bias, precision, method, keepdims, workspace_bytes, stream)
+    return found._run(x, weight, bias, stream)
+
+
+linear_sigmoid_sum.__doc__ = fill("""``sum_j sigmoid(x @ weight.T + bias)[..., j]``, as
+    ``torch.sum(torch.sigmoid(torch.nn.functional.linear(x, weight, bias)), dim=-1, keepdim=True)``.
+
+    Returns (..., 1) (or (...) with ``keepdims=False``) of the operands' library, device and dtype. Host data runs
+    on the NumPy backend, device data on the GPU. The first call of a signature resolves a plan (validation, the
+    backend and kernel, with tuning on a few milliseconds of timing: see ``plan``); later calls only launch.
+
+    {operands}
+    {precision}
+    {method}
+    {keepdims}
+    {stream}
+    {workspace_bytes}
+
+    Raises TypeError or ValueError naming the argument, what was expected and what came.
+    """)
+
+
+def sigmoid_sum(z, bias=None, *, keepdims: bool = True, stream=None, workspace_bytes: int = DEFAULT_WORKSPACE_BYTES):
+    try:
+        key = sum_key(z, bias, keepdims, workspace_bytes)
+        found = CACHE.get(key)
+    except TypeError:
+        key = found = None
+    if found is None:
+        found = resolve_sum(key, z, bias, keepdims, workspace_bytes)
+    return found._run(z, bias, stream)
+
+
+sigmoid_sum.__doc__ = fill("""``sum_j sigmoid(z + bias)[..., j]`` over the last axis of an already computed z (..., N);
+    bias (N,) or None is added per column before the sigmoid. z is only read. Same libraries, devices, dtypes and
+    streams as linear_sigmoid_sum; accumulates in float32 (float64 for float64).
+
+    {keepdims}
+    {stream}
+    {workspace_bytes}
+    """)
+
+
+def plan(
+    x,
+    weight,
+    bias=None,
+    *,
+    precision: Precision | None = None,
+    method: Method = "auto",
+    keepdims: bool = True,
+    workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
+    tune: bool | None = None,
+) -> Plan:
+    try:
+        key = linear_key(x, weight, bias, precision, method, keepdims, workspace_bytes)
+        found = CACHE.get(key) if tune is None else None
+    except TypeError:
+        key = found = None
+    return found or resolve_linear(key, x, weight, bias, precision, method, keepdims, workspace_bytes, None, tune)
+
+
+plan.__doc__ = fill("""The resolved plan of ``linear_sigmoid_sum(x, weight, bias, ...)`` for operands of this
+    signature (library, dtypes, shapes, strides, alignment, device, bias or not, options), from the cache or made
+    now. ``p = plan(x, w, b)`` then ``p(x2, w2, b2, stream=None)`` runs it with the least host work: the signature is
+    compared and the kernel launched; operands of another signature raise a ValueError naming what changed.
+    ``p.explain()`` (and ``repr(p)``) gives the method, kernel, launch shape, precision, workspace, how it was chosen
+    and the floor. ``tune``: None follows $CUPY_FUSED_TUNE (tuning is on unless it is 0), True or False forces it for
+    this plan (True re-times the candidates unless the tuning cache already holds this shape class).
+
+    {operands}
+    {precision}
+    {method}
+    {keepdims}
+    {workspace_bytes}
+    """)
+
+
+def clear_plans() -> None:
+    """Forget every cached plan (they are rebuilt on the next call of each signature)."""
+    CACHE.clear()

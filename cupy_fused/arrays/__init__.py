@@ -1,0 +1,83 @@
+"""One adapter per array library (numpy, cupy, torch): the floor the rest of the package stands on.
+
+An adapter turns a caller's array into what the planner and the backends need, and back:
+
+* ``key(obj)``: a cheap tuple of everything a plan depends on (shape, strides, dtype, device, alignment class, and
+  library flags such as torch's negative bit). It runs on every call, so it reads attributes and nothing else.
+* ``describe(name, obj)``: an ``Operand`` for validation, once per signature (messages name the argument).
+* ``host_view(obj)``: a zero-copy numpy view of host data (bfloat16 as int16 bits); ``pointer(obj)``: the device
+  address of GPU data; ``prepare(obj)``: a copy that the kernels can read (contiguous rows, resolved negative bit),
+  made per call only when the plan says the signature needs it.
+* ``empty_fn(dtype, device)`` / ``zeros``: outputs and workspaces from the caller's own allocator (torch's caching
+  allocator for torch tensors, CuPy's pool for cupy arrays), so CUDA graphs own them;
+* ``stream_fn(device)``: the caller's current stream (a raw ``cudaStream_t``), and ``user_stream`` for ``stream=``.
+
+Adapters are found by the type of the object (subclasses such as ``numpy.memmap`` or ``torch.nn.Parameter``
+included) and registered lazily: torch and cupy are imported only when an object of theirs arrives, which means
+they were imported already.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import NamedTuple
+
+LIBRARIES = ("numpy", "cupy", "torch")
+
+
+class Operand(NamedTuple):
+    """What validation needs to know about one argument (built once per signature)."""
+
+    name: str  # the argument's name, for messages
+    library: str  # "numpy" | "cupy" | "torch"
+    shape: tuple
+    dtype: str  # "float32", "bfloat16", "int64", ...
+    device: str  # "cpu", "cuda:N", or another device type (refused by validation)
+    strides: tuple  # in elements
+    aligned: bool  # base address 16-byte aligned
+    plain: bool = True  # the memory holds the values as they are (False: torch's negative bit is set)
+
+    @property
+    def device_id(self) -> int | None:
+        return int(self.device.split(":")[1]) if self.device.startswith("cuda:") else None
+
+
+_BY_TYPE: dict[type, object] = {}
+
+
+def adapter_for(obj):
+    """The adapter of obj's library, or None when obj is no array of a supported library."""
+    kind = type(obj)
+    try:
+        return _BY_TYPE[kind]
+    except KeyError:
+        pass
+    adapter = None
+    if "numpy" in sys.modules and isinstance(obj, sys.modules["numpy"].ndarray):
+        from .numpy import ADAPTER as adapter
+    elif "cupy" in sys.modules and isinstance(obj, sys.modules["cupy"].ndarray):
+        from .cupy import ADAPTER as adapter
+    elif "torch" in sys.modules and isinstance(obj, sys.modules["torch"].Tensor):
+        from .torch import ADAPTER as adapter
+    _BY_TYPE[kind] = adapter
+    return adapter
+
+
+def describe(name: str, obj) -> Operand:
+    adapter = adapter_for(obj)
+    if adapter is None:
+        raise TypeError(
+            f"{name} must be a numpy.ndarray, cupy.ndarray or torch.Tensor, got "
+            f"{type(obj).__module__}.{type(obj).__name__}"
+        )
+    return adapter.describe(name, obj)
+
+
+def key(obj) -> tuple | None:
+    """The cheap signature of one operand (None for None); raises TypeError for objects of no adapter."""
+    if obj is None:
+        return None
+    adapter = _BY_TYPE.get(type(obj)) or adapter_for(obj)
+    if adapter is None:
+        raise TypeError  # the caller validates to get the message
+    return adapter.key(obj)

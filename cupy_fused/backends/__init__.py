@@ -1,0 +1,89 @@
+"""The back: what runs a call once the plan is resolved.
+
+GPU backends share one calling convention. Each offers ``candidates(problem)``, a list of ``Candidate`` (what it
+would run, and how to build it); a built ``Executable`` is called per call with raw device addresses and the
+caller's raw stream and only queues work:
+
+    executable.workspace_bytes                        bytes the caller's allocator provides per call (0: none)
+    executable.run(x, w, b, out, workspace, stream, saved=0)
+                                                      addresses as ints (b = 0 without bias, workspace = 0 if none;
+                                                      saved: a (B, N) accumulator-dtype array that receives
+                                                      sigmoid'(z) for a training step's backward, 0: none)
+    executable.describe()                             the kernel(s) and launch shape, for explain()
+
+``small_batch`` (CUDA cores, B up to 64), ``fused`` (tensor-core and CUDA-core tiles with split-K), ``cublas``
+(cuBLASLt into a bounded workspace, then ``reduce``'s sigmoid-sum kernel) and ``reduce`` (the reduction alone, for
+``sigmoid_sum``) are the GPU ones; ``host`` is the NumPy backend, called with numpy views.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One GPU call signature as the backends see it (shapes in elements, x and W rows with unit stride)."""
+
+    rows: int  # B: the product of x's leading dimensions
+    k: int
+    n: int
+    dtype: str  # the caller's dtype: float32, float64, float16 or bfloat16
+    has_bias: bool
+    ldx: int  # row strides of x and W (elements)
+    ldw: int
+    aligned: bool  # x and W: 16-byte aligned base addresses and row strides
+    device_id: int
+    workspace_limit: int  # the caller's bound on the (B, chunk of N) block of the two-pass method
+
+    @property
+    def itemsize(self) -> int:
+        return {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}[self.dtype]
+
+    @property
+    def acc_dtype(self) -> str:
+        return "float64" if self.dtype == "float64" else "float32"
+
+    @property
+    def acc_itemsize(self) -> int:
+        return 8 if self.dtype == "float64" else 4
+
+
+class Executable(Protocol):
+    workspace_bytes: int
+
+    def run(self, x: int, w: int, b: int, out: int, workspace: int, stream: int, saved: int = 0) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Candidate:
+    method: str  # "fused" (our kernels) or "cublas" (cuBLASLt + our reduction)
+    precision: str  # how float32 products are computed: a row of precision.TABLE
+    kernel: str  # a short name, stable across runs (the tuner's cache stores it)
+    build: Callable[[], Executable]
+
+
+CTYPE = {"float32": "float", "float64": "double", "float16": "__half", "bfloat16": "__nv_bfloat16"}
+
+
+def round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def instances() -> dict[str, list[str]]:
+    """Every kernel instance the package can launch, by source file (the CI compile check builds them all)."""
+    from ..backward import instances as backward_instances
+    from . import fused, reduce, small_batch
+
+    found = {
+        small_batch.FILENAME: small_batch.instances(),
+        reduce.FILENAME: reduce.instances(),
+        "backward.cu": backward_instances(),
+        "timing.cu": ["spin"],  # the tuner's (tune.py)
+    }
+    found.update(fused.instances())
+    return found

@@ -1,0 +1,193 @@
+"""One-pass tile kernels: x @ W.T tile by tile in registers, bias + sigmoid + row sums in the epilogue, one launch.
+
+Kernels (kernels/fused_mma.cu, fused_wgmma_sm90.cu, fused_fma.cu) by dtype and precision:
+
+* float32 "tf32" / "tf32x3": on sm_90a with 16-byte aligned operands the warp-specialised wgmma kernel (tf32: BN 256,
+  4 stages; tf32x3: hi / lo tiles, BN 128, 3 stages); elsewhere mma.sync (m16n8k8). "bf16": mma.sync m16n8k16 on
+  operands rounded to bf16. Without tensor cores (compute capability below 8.0) every float32 precision runs the
+  CUDA-core kernel, which is exact.
+* float32 "ieee", float64: the CUDA-core kernel (fp32 / fp64 FMA).
+* float16 / bfloat16: mma.sync m16n8k16 with fp32 accumulation (the CUDA-core kernel without tensor cores).
+
+When the tiles cannot fill the GPU, K is split (S splits of k_split values, a multiple of 64): the tile's splits
+meet in a fixed order inside the launch (kernels/epilogue.cuh), as do the row sums of a row's N tiles. The workspace
+(flags, row sums, z partials of the early splits) comes from the caller's allocator; none when one N tile and one
+split do. Results are bit-identical from run to run. Offsets are 64-bit; B, N and K must each be below 2**31.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import loader
+from . import CTYPE, Candidate, Problem, round_up
+from .launch import LinearKernel
+
+GROUP_M = 8  # M tiles per raster group (L2 reuse of x and W rows among resident blocks)
+K_GRANULE = 64  # k_split is a multiple of every kernel's k tile (32 fp32 values, 64 16-bit values)
+
+
+@dataclass(frozen=True)
+class TileConfig:
+    """A kernel instance: file, name expression, block tile, threads, dynamic shared memory, blocks per SM."""
+
+    filename: str
+    name: str
+    bm: int
+    bn: int
+    threads: int
+    smem: int
+    per_sm: int
+    label: str
+
+
+def _mma(
+    dtype: str, mode: str, bm: int, bn: int, wm: int, wn: int, stages: int, minb: int, aligned: bool
+) -> TileConfig:
+    name = (
+        f"fused::mma_tile<{CTYPE[dtype]}, fused::Mode::{mode}, {bm}, {bn}, {wm}, {wn}, {stages}, {minb}, "
+        f"{'true' if aligned else 'false'}>"
+    )
+    return TileConfig(
+        "fused_mma.cu",
+        name,
+        bm,
+        bn,
+        (bm // wm) * (bn // wn) * 32,
+        stages * (bm + bn) * 128,
+        minb,
+        f"mma.sync {mode} {bm}x{bn} (warp {wm}x{wn}, {stages} stages)" + ("" if aligned else ", element loads"),
+    )
+
+
+def _wgmma(x3: bool, bn: int, stages: int) -> TileConfig:
+    smem = stages * (128 + bn) * 128 * (2 if x3 else 1) + 1024 + 256
+    return TileConfig(
+        "fused_wgmma_sm90.cu",
+        f"fused::wgmma_tile<{'true' if x3 else 'false'}, {bn}, {stages}>",
+        128,
+        bn,
+        384,
+        smem,
+        1,
+        f"wgmma warp-specialised {'TF32X3' if x3 else 'TF32'} 128x{bn} ({stages} stages)",
+    )
+
+
+def _fma(dtype: str) -> TileConfig:
+    return TileConfig(
+        "fused_fma.cu",
+        f"fused::fma_tile<{CTYPE[dtype]}>",
+        64,
+        64,
+        256,
+        0,
+        2,
+        f"CUDA-core FMA 64x64 ({'fp64' if dtype == 'float64' else 'fp32'})",
+    )
+
+
+_MMA_MODE = {"tf32": "TF32", "tf32x3": "TF32X3", "bf16": "BF16"}
+_SMALL_B = 256  # batches up to this use the wide N tile where there is one (W is streamed once; x re-read from L2)
+
+
+def tile_configs(dtype: str, precision: str, rows: int, tensor_cores: bool, sm90a: bool, aligned: bool):
+    """The kernels for a dtype / precision, preferred first (float32 precision; others ignore it)."""
+    if dtype == "float64" or not tensor_cores or (dtype == "float32" and precision == "ieee"):
+        return [_fma(dtype)]
+    if dtype != "float32":
+        wide = rows <= _SMALL_B
+        return [_mma(dtype, "NATIVE16", 128, 256 if wide else 128, 64, 64, 3, 1 if wide else 2, aligned)]
+    configs = []
+    if sm90a and aligned and precision in ("tf32", "tf32x3"):
+        configs.append(
+            _wgmma(precision == "tf32x3", 128 if precision == "tf32x3" else 256, 3 if precision == "tf32x3" else 4)
+        )
+    if precision == "tf32":
+        configs.append(
+            _mma(dtype, "TF32", 128, 256, 64, 64, 3, 1, aligned)
+            if rows <= _SMALL_B
+            else _mma(dtype, "TF32", 128, 128, 64, 64, 3, 2, aligned)
+        )
+    elif precision == "tf32x3":
+        configs.append(_mma(dtype, "TF32X3", 128, 128, 64, 32, 3, 1, aligned))
+    else:
+        configs.append(_mma(dtype, "BF16", 128, 128, 64, 32, 3, 2, aligned))
+    return configs
+
+
+def instances() -> dict[str, list[str]]:
+    """Every instance this backend can launch, by source file (the CI compile check builds them all)."""
+    names: dict[str, list[str]] = {}
+    for dtype in CTYPE:
+        for precision in ("ieee", "tf32", "tf32x3", "bf16"):
+            for rows in (1, _SMALL_B + 1):
+                for aligned in (True, False):
+                    for tc in (True, False):
+                        for cfg in tile_configs(dtype, precision, rows, tc, True, aligned):
+                            names.setdefault(cfg.filename, [])
+                            if cfg.name not in names[cfg.filename]:
+                                names[cfg.filename].append(cfg.name)
+    return names
+
+
+def split_count(p: Problem, cfg: TileConfig, sms: int) -> int:
+    """Splits of K so that the tiles fill the GPU, each split at least four k granules long."""
+    tiles = -(-p.rows // cfg.bm) * -(-p.n // cfg.bn)
+    want = -(-sms * cfg.per_sm // tiles)
+    return max(1, min(want, p.k // (4 * K_GRANULE)))
+
+
+class TileKernel(LinearKernel):
+    def __init__(self, p: Problem, cfg: TileConfig, splits: int):
+        k_split = round_up(-(-p.k // splits), K_GRANULE) if p.k else K_GRANULE
+        self.splits = splits = -(-p.k // k_split) if p.k else 1
+        num_m, num_n = -(-p.rows // cfg.bm), -(-p.n // cfg.bn)
+        tiles = num_m * num_n
+        acc = p.acc_itemsize
+        self.workspace_bytes = (
+            0
+            if (num_n == 1 and splits == 1)
+            else (
+                round_up(tiles * splits * 8, 16)
+                + round_up(p.rows * num_n * acc, 16)
+                + tiles * (splits - 1) * cfg.bm * cfg.bn * acc
+            )
+        )
+        self._cfg = cfg
+        self._make_launch(
+            p,
+            loader.function(cfg.filename, cfg.name, p.device_id),
+            cfg.name,
+            tiles * splits,
+            cfg.threads,
+            cfg.smem,
+            k_split,
+            splits,
+            GROUP_M,
+        )
+
+    def describe(self) -> str:
+        return f"{self._launch!r} {self._cfg.label}, split-K S={self.splits}"
+
+
+def candidates(p: Problem, precision: str, info, tuning: bool) -> list[Candidate]:
+    """The static choice first (the preferred kernel with its split count); with tuning, the other kernel of the
+    precision and neighbouring split counts too. ``info``: the device (loader.DeviceInfo)."""
+    configs = tile_configs(p.dtype, precision, p.rows, info.tensor_cores, info.arch == "sm_90a", p.aligned)
+    choices = [(configs[0], split_count(p, configs[0], info.sms))]
+    if tuning:
+        for cfg in configs:
+            base = split_count(p, cfg, info.sms)
+            for splits in sorted({base, 1, 2 * base, max(1, base // 2)}):
+                if (cfg, splits) not in choices and (splits == 1 or p.k >= splits * K_GRANULE):
+                    choices.append((cfg, splits))
+    return [
+        Candidate(
+            "fused",
+            "ieee" if cfg.filename == "fused_fma.cu" else precision,
+            f"{cfg.name}:s{splits}",
+            lambda cfg=cfg, s=splits: TileKernel(p, cfg, s),
+        )
+        for cfg, splits in choices
+    ]

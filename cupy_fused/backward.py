@@ -1,0 +1,443 @@
+"""The backward of out = sum_j sigmoid(x @ W.T + b): one implementation for both faces (the torch custom op and the
+plain-array layer), planned once per signature like the forward.
+
+With g the gradient of the output, s' = sigmoid'(x @ W.T + b):
+
+    gz = g * s'     grad_x = gz @ W     grad_W = gz.T @ x     grad_b = gz.T @ 1
+
+A training forward (``forward``) saves s' when its (B, N) block in the accumulator dtype fits ``save_bytes``
+(default: the workspace bound): the forward kernels write it in their epilogue, and the backward then runs two GEMMs
+per chunk and no recompute. Otherwise z is recomputed. Either way the backward works over chunks of N whose
+(B, chunk) block, and for half inputs the float32 copies of the chunk's weight rows and gradient, fit
+``workspace_bytes``; the (B, N) matrix is never formed beyond the saved s'. sigmoid' is taken as e / (1 + e)^2
+with e = exp(-|z|) (accurate for every z). Half inputs are computed in float32 (float64 for float64) and the
+gradients cast at the end. Only the gradients asked for are computed; the saved s' is only read.
+
+Precision of the GEMMs, chosen per call with no global state read or changed: the forward precision's row of
+precision.TABLE ("ieee" strict fp32 for the default, "ieee" and "tf32x3"; TF32 for "tf32"; bf16-rounded operands
+for "bf16"), through cuBLASLt on the GPU; the NumPy backend is always strict.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import arrays, checks
+from .backends import CTYPE, round_up
+from .backends.host import compute_dtype, dsigmoid_into, store, widen
+from .plans import CACHE, DEFAULT_WORKSPACE_BYTES, linear_key, resolve_linear
+
+HALF = ("float16", "bfloat16")
+
+
+def backward_precision(precision: str | None) -> str:
+    """The precision of the backward GEMMs for a forward ``precision`` (None: the fp32-accurate default)."""
+    if precision in ("tf32", "bf16"):
+        return precision
+    return "ieee"
+
+
+def chunk_columns(rows: int, n: int, k: int, itemsize: int, half: bool, workspace_bytes: int) -> int:
+    """Columns of N per backward chunk: the (rows, chunk) block of z, and for half inputs the float32 copies of the
+    chunk's weight rows and of its weight gradient (2 x (chunk, k)), fit ``workspace_bytes`` (``itemsize`` is the
+    compute dtype's). At least 1, a multiple of 8 when it is 8 or more (aligned slices), at most n."""
+    per_column = itemsize * (max(rows, 1) + (2 * k if half else 0))
+    step = max(1, workspace_bytes // per_column)
+    if step >= 8:
+        step = step // 8 * 8
+    return max(1, min(step, n))
+
+
+def forward(
+    x, weight, bias=None, *, precision=None, method="auto", workspace_bytes=DEFAULT_WORKSPACE_BYTES, save_bytes=None
+):
+    """A training step's forward: (out, saved), saved being sigmoid'(z) as a (B, N) array of the accumulator dtype
+    in the operands' library when it fits ``save_bytes`` (None: ``workspace_bytes``; 0: never), else None (the
+    backward then recomputes z). Same arguments and result as linear_sigmoid_sum otherwise."""
+    budget = workspace_bytes if save_bytes is None else save_bytes
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
+        raise ValueError(f"save_bytes must be None or a non-negative int (bytes), got {save_bytes!r}")
+    shape, n = tuple(x.shape), weight.shape[0] if len(weight.shape) == 2 else 0
+    acc_item = 8 if "float64" in str(getattr(x, "dtype", "")) else 4
+    if not shape or math.prod(shape[:-1]) * n * acc_item > budget:
+        from .api import linear_sigmoid_sum
+
+        return linear_sigmoid_sum(
+            x, weight, bias, precision=precision, method=method, workspace_bytes=workspace_bytes
+        ), None
+    try:
+        key = linear_key(x, weight, bias, precision, method, True, workspace_bytes) + ("saving",)
+        found = CACHE.get(key)
+    except TypeError:
+        key = found = None
+    if found is None:
+        found = resolve_linear(key, x, weight, bias, precision, method, True, workspace_bytes, save=True)
+    return found._run(x, weight, bias, None)
+
+
+def grad(
+    x,
+    weight,
+    bias,
+    grad_out,
+    *,
+    precision=None,
+    workspace_bytes=DEFAULT_WORKSPACE_BYTES,
+    need=(True, True, True),
+    saved=None,
+):
+    """(grad_x like x, grad_weight (N, K), grad_bias (N,)) of ``sum(grad_out * linear_sigmoid_sum(x, weight, bias))``
+    in the operands' library, device and dtype; a gradient not asked for in ``need`` (or grad_bias without a bias)
+    is None. grad_out: (..., 1) or (...), x's leading shape. saved: what ``forward`` saved (None: recompute z)."""
+    need = tuple(bool(v) for v in need)
+    try:
+        key = (
+            "backward",
+            arrays.key(x),
+            arrays.key(weight),
+            arrays.key(bias),
+            arrays.key(grad_out),
+            arrays.key(saved),
+            precision,
+            workspace_bytes,
+            type(workspace_bytes),
+            need,
+        )
+        found = CACHE.get(key)
+    except TypeError:
+        key = found = None
+    if found is None:
+        found = _resolve(key, x, weight, bias, grad_out, saved, precision, workspace_bytes, need)
+    return found(x, weight, bias, grad_out, saved)
+
+
+def _resolve(key, x, weight, bias, grad_out, saved, precision, workspace_bytes, need):
+    ops = [arrays.describe("x", x), arrays.describe("weight", weight)]
+    if bias is not None:
+        ops.append(arrays.describe("bias", bias))
+    g_op = arrays.describe("grad_out", grad_out)
+    checks.same_kind(ops + [g_op])
+    checks.linear_shapes(ops[0], ops[1], ops[2] if bias is not None else None)
+    precision = checks.precision(precision)
+    workspace_bytes = checks.workspace_bytes(workspace_bytes)
+    xo, wo = ops[0], ops[1]
+    lead = xo.shape[:-1]
+    if g_op.shape not in (lead + (1,), lead):
+        raise ValueError(f"grad_out must have shape {lead + (1,)} or {lead} (x.shape[:-1] == {lead}), got {g_op.shape}")
+    n, k = wo.shape
+    rows = math.prod(lead)
+    s_op = None
+    if saved is not None:
+        s_op = arrays.describe("saved", saved)
+        acc = "float64" if xo.dtype == "float64" else "float32"
+        if (
+            (s_op.library, s_op.device, s_op.dtype, s_op.shape) != (xo.library, xo.device, acc, (rows, n))
+            or (n > 1 and s_op.strides[-1] != 1)
+            or not s_op.plain
+            or (rows > 1 and n > 1 and s_op.strides[0] != n)
+        ):
+            raise ValueError(
+                f"saved must be the contiguous ({rows}, {n}) {acc} array that forward() returned with "
+                f"these operands, got a {s_op.library} {s_op.dtype} array of shape {s_op.shape}"
+            )
+    need_x, need_w, need_b = need[0], need[1], need[2] and bias is not None
+    adapter = arrays.adapter_for(x)
+    if xo.device == "cpu":
+        run = _host_runner(adapter, xo, rows, k, n, need_x, need_w, need_b, workspace_bytes)
+    else:
+        checks.gpu_sizes(rows, k, n)
+        run = _gpu_runner(
+            adapter,
+            ops,
+            g_op,
+            rows,
+            k,
+            n,
+            need_x,
+            need_w,
+            need_b,
+            backward_precision(precision),
+            workspace_bytes,
+            saved is not None,
+        )
+    if key is not None:
+        CACHE.add(key, run)
+    return run
+
+
+# ----------------------------------------------------------------------------------------------------------- host
+
+
+def _host_runner(adapter, xo, rows, k, n, need_x, need_w, need_b, workspace_bytes):
+    dtype = xo.dtype
+    compute = compute_dtype(dtype)
+    half = dtype in HALF
+    step = chunk_columns(rows, n, k, np.dtype(compute).itemsize, half, workspace_bytes)
+    empty = adapter.empty_fn(dtype, None)
+    view, shape = adapter.host_view, xo.shape
+
+    def run(x, w, b, g, saved):
+        grad_x = empty(shape) if need_x else None
+        grad_w = empty((n, k)) if need_w else None
+        grad_b = empty((n,)) if need_b else None
+        x2 = widen(view(x).reshape(rows, k), dtype)
+        w2 = view(w)
+        g2 = widen(view(g).reshape(rows, 1), dtype).astype(compute)
+        sp = None if saved is None else view(saved)
+        gx = np.zeros((rows, k), compute) if need_x else None
+        gw = view(grad_w) if need_w else None
+        gb = view(grad_b) if need_b else None
+        block = np.empty((rows, step), compute)
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            wc = widen(w2[start:stop], dtype)
+            z = block[:, : stop - start]
+            if sp is None:
+                np.matmul(x2, wc.T, out=z)
+                dsigmoid_into(z, z, None if b is None else widen(view(b)[start:stop], dtype))
+            else:
+                z[...] = sp[:, start:stop]
+            z *= g2  # gz = g * sigmoid'(z)
+            if need_x:
+                gx += z @ wc
+            if need_w:
+                store(z.T @ x2, gw[start:stop], dtype)
+            if need_b:
+                store(z.sum(axis=0, dtype=compute), gb[start:stop], dtype)
+        if need_x:
+            store(gx, view(grad_x).reshape(rows, k), dtype)
+        return grad_x, grad_w, grad_b
+
+    return run
+
+
+# ------------------------------------------------------------------------------------------------------------ GPU
+
+
+class _GpuBackward:
+    """The chunked backward on raw device addresses: cuBLASLt GEMMs (compute type per plan) and the kernels of
+    kernels/backward.cu, everything queued on the caller's stream, workspace from the caller's allocator. With
+    ``from_saved`` the chunk's gz comes from the saved s' (no z GEMM)."""
+
+    def __init__(
+        self, rows, k, n, dtype, ldx, ldw, aligned, g_stride, need, precision, workspace_limit, device_id, from_saved
+    ):
+        from . import loader
+        from .backends.cublas import compute_type
+        from .backends.cublaslt import Gemm, matmul_rows
+        from .backends.launch import I64, U64, Launch
+
+        self.rows, self.k, self.n, self.dtype, self.need, self.from_saved = rows, k, n, dtype, need, from_saved
+        half = self.half = dtype in HALF
+        acc = "float64" if dtype == "float64" else "float32"
+        self.item, self.acc_item = {"float64": 8, "float32": 4}.get(dtype, 2), 8 if acc == "float64" else 4
+        self.ldx = k if half else ldx  # half: x is read through its float32 copy
+        self.ldw = k if half else ldw
+        self.ldw_caller = ldw
+        self.ldx_caller = ldx
+        step = self.step = chunk_columns(rows, n, k, self.acc_item, half, workspace_limit)
+        compute = compute_type("float32" if half else dtype, precision)
+        ab = acc if half else dtype
+        widths = sorted({step, n % step} - {0})
+        # address alignment (bytes) of what the GEMMs read and write: x and W (or their float32 copies), z and the
+        # float32 buffers in the workspace, grad_x, and the chunks of grad_W
+        x_al = w_al = 16 if (half or aligned) else self.item
+        gw_al = 16 if (half or (step * k * self.item) % 16 == 0) else self.item
+        self.gemms = {}
+        for width in widths:
+            self.gemms[width] = (
+                matmul_rows(rows, width, k, ab, acc, compute, self.ldx, self.ldw, step, device_id, (x_al, w_al, 16))
+                if k and not from_saved
+                else None,
+                Gemm(k, rows, width, ab, acc, compute, False, False, self.ldw, step, k, device_id, (w_al, 16, 16))
+                if need[0] and k
+                else None,
+                Gemm(k, width, rows, ab, acc, compute, False, True, self.ldx, step, k, device_id, (x_al, 16, gw_al))
+                if need[1] and k
+                else None,
+            )
+        lt = max([g.workspace_bytes for trio in self.gemms.values() for g in trio if g is not None] + [0])
+        sections = [("z", rows * step * self.acc_item), ("g", rows * self.acc_item)]
+        if half:
+            sections += [
+                ("x32", rows * k * 4),
+                ("w32", step * k * 4),
+                ("gw32", step * k * 4),
+                ("gb32", step * 4),
+                ("gx32", rows * k * 4),
+            ]
+        sections.append(("lt", lt))
+        self.offsets, total = {}, 0
+        for name, size in sections:
+            self.offsets[name] = total
+            total += round_up(size, 256)
+        self.workspace_bytes = total
+
+        def launch(name, grid, params):
+            return Launch(loader.function("backward.cu", name, device_id), name, grid, 256, 0, params, device_id)
+
+        t, a = CTYPE[dtype], CTYPE[acc]
+        convert_params = [(U64, None), (I64, None), (U64, None), (I64, None), (I64, None), (I64, None)]
+        blocks = 4 * loader.device_info(device_id).sms
+        self.to_acc = launch(f"bw::convert<{t}, {a}>", blocks, convert_params)
+        self.from_acc = launch(f"bw::convert<{a}, {t}>", blocks, convert_params)
+        mode = "true" if from_saved else "false"
+        self.sigmoid_grad = {
+            width: launch(
+                f"bw::sigmoid_grad<{a}, {t}, {mode}>",
+                -(-width // 32),
+                [
+                    (U64, None),
+                    (I64, n if from_saved else step),
+                    (U64, None),
+                    (I64, step),
+                    (U64, None),
+                    (U64, None),
+                    (U64, None),
+                    (I64, rows),
+                    (I64, width),
+                ],
+            )
+            for width in widths
+        }
+        self.g_stride = g_stride
+
+    def run(self, x, w, b, g, saved, grad_x, grad_w, grad_b, ws, stream):
+        from cupy.cuda import runtime
+
+        rows, k, n, step, item, half = self.rows, self.k, self.n, self.step, self.item, self.half
+        need_x, need_w, need_b = self.need
+        off = self.offsets
+        z, g_acc, lt = ws + off["z"], ws + off["g"], ws + off["lt"]
+        self.to_acc(stream, g, self.g_stride, g_acc, 1, rows, 1)
+        if half:
+            x32, w32, gw32, gb32, gx32 = (ws + off[s] for s in ("x32", "w32", "gw32", "gb32", "gx32"))
+            self.to_acc(stream, x, self.ldx_caller, x32, k, rows, k)
+            x_in = x32
+        else:
+            x_in = x
+        for start in range(0, n, step):
+            width = min(step, n - start)
+            z_gemm, gx_gemm, gw_gemm = self.gemms[width]
+            if half:
+                self.to_acc(stream, w + start * self.ldw_caller * item, self.ldw_caller, w32, k, width, k)
+                w_in = w32
+            else:
+                w_in = w + start * self.ldw * item
+            if self.from_saved:
+                src = saved + start * self.acc_item
+            elif z_gemm is None:  # K = 0: z is zero
+                runtime.memsetAsync(z, 0, rows * step * self.acc_item, stream)
+                src = z
+            else:
+                z_gemm.run(w_in, x_in, z, lt, stream)
+                src = z
+            gb_out = (gb32 if half else grad_b + start * item) if need_b else 0
+            self.sigmoid_grad[width](stream, src, z, b + start * item if b else 0, g_acc, gb_out)
+            if half and need_b:
+                self.from_acc(stream, gb32, width, grad_b + start * item, width, 1, width)
+            if gx_gemm is not None:
+                gx_gemm.run(w_in, z, gx32 if half else grad_x, lt, stream, accumulate=start > 0)
+            if gw_gemm is not None:
+                if half:
+                    gw_gemm.run(x_in, z, gw32, lt, stream)
+                    self.from_acc(stream, gw32, k, grad_w + start * k * item, k, width, k)
+                else:
+                    gw_gemm.run(x_in, z, grad_w + start * k * item, lt, stream)
+        if half and need_x and k:
+            self.from_acc(stream, gx32, k, grad_x, k, rows, k)
+
+
+def _gpu_runner(adapter, ops, g_op, rows, k, n, need_x, need_w, need_b, precision, workspace_bytes, from_saved):
+    from cupy.cuda import runtime
+
+    from .planner import problem_of
+
+    xo = ops[0]
+    device_id = xo.device_id
+    problem, (x_copy, w_copy, b_copy) = problem_of(ops, rows, k, n, workspace_bytes)
+    g_stride = checks.rows_stride(g_op.shape + (1,), g_op.strides + (1,))
+    g_copy = not g_op.plain or g_stride is None
+    g_stride = 1 if g_copy or rows <= 1 else g_stride
+    empty = adapter.empty_fn(xo.dtype, device_id)
+    empty_bytes = adapter.empty_fn("uint8", device_id)
+    current = adapter.stream_fn(device_id)
+    ptr, prepare, zero = adapter.pointer, adapter.prepare, adapter.zero
+    work = rows > 0 and n > 0
+    exe = (
+        _GpuBackward(
+            rows,
+            k,
+            n,
+            xo.dtype,
+            problem.ldx,
+            problem.ldw,
+            problem.aligned,
+            g_stride,
+            (need_x, need_w, need_b),
+            precision,
+            workspace_bytes,
+            device_id,
+            from_saved,
+        )
+        if work
+        else None
+    )
+    shape = xo.shape
+
+    def run(x, w, b, g, saved):
+        previous = runtime.getDevice()
+        if previous != device_id:
+            runtime.setDevice(device_id)
+        try:
+            grad_x = empty(shape) if need_x else None
+            grad_w = empty((n, k)) if need_w else None
+            grad_b = empty((n,)) if need_b else None
+            if not work:
+                for out in (grad_x, grad_w, grad_b):
+                    if out is not None:
+                        zero(out)
+                return grad_x, grad_w, grad_b
+            if x_copy:
+                x = prepare(x.reshape(rows, k))
+            if w_copy:
+                w = prepare(w)
+            if b_copy:
+                b = prepare(b)
+            if g_copy:
+                g = prepare(g.reshape(rows))
+            ws = empty_bytes((exe.workspace_bytes,))
+            exe.run(
+                ptr(x),
+                ptr(w),
+                0 if b is None else ptr(b),
+                ptr(g),
+                0 if saved is None else ptr(saved),
+                0 if grad_x is None else ptr(grad_x),
+                0 if grad_w is None else ptr(grad_w),
+                0 if grad_b is None else ptr(grad_b),
+                ptr(ws),
+                current(),
+            )
+            return grad_x, grad_w, grad_b
+        finally:
+            if previous != device_id:
+                runtime.setDevice(previous)
+
+    return run
+
+
+def instances() -> list[str]:
+    """Every instance of kernels/backward.cu the backward can launch (the CI compile check builds them all)."""
+    names = []
+    for dtype, t in CTYPE.items():
+        a = CTYPE["float64" if dtype == "float64" else "float32"]
+        names += [
+            f"bw::convert<{t}, {a}>",
+            f"bw::convert<{a}, {t}>",
+            f"bw::sigmoid_grad<{a}, {t}, false>",
+            f"bw::sigmoid_grad<{a}, {t}, true>",
+        ]
+    return list(dict.fromkeys(names))

@@ -1,0 +1,71 @@
+"""float64 references, the error measure and the error budget used by every accuracy test."""
+
+import numpy as np
+
+
+def make_inputs(rng, batch, k, n, bias=True):
+    """x ~ N(0, 1); weight and bias uniform in +-1/sqrt(K), as nn.Linear initializes them (float64)."""
+    bound = 1 / np.sqrt(k) if k else 1.0
+    x = rng.standard_normal(tuple(batch) + (k,))
+    w = rng.uniform(-bound, bound, (n, k))
+    b = rng.uniform(-bound, bound, n) if bias else None
+    return x, w, b
+
+
+def linear_sigmoid_sum(x, w, b, keepdims=True):
+    z = np.asarray(x, np.float64) @ np.asarray(w, np.float64).T
+    if b is not None:
+        z = z + np.asarray(b, np.float64)
+    with np.errstate(over="ignore"):
+        return (1 / (1 + np.exp(-z))).sum(-1, keepdims=keepdims)
+
+
+def sigmoid_sum(z, b, keepdims=True):
+    z = np.asarray(z, np.float64) + (0 if b is None else np.asarray(b, np.float64))
+    with np.errstate(over="ignore"):
+        return (1 / (1 + np.exp(-z))).sum(-1, keepdims=keepdims)
+
+
+def rel_err(out, ref) -> float:
+    out, ref = np.asarray(out, np.float64), np.asarray(ref, np.float64)
+    assert out.shape == ref.shape, (out.shape, ref.shape)
+    return float(np.linalg.norm(out - ref) / max(np.linalg.norm(ref), 1e-300))
+
+
+# ---------------------------------------------------------------------------------------------------------- GPU
+
+# err(ours, float64) <= 2 * err(torch at the same dtype and precision, float64) + EPS[dtype]
+GPU_EPS = {"float64": 1e-13, "float32": 1e-6, "float16": 1e-3, "bfloat16": 4e-3}
+
+
+def torch_model(x, w, b, precision=None):
+    """torch's result at a precision: TF32 matmuls for "tf32", bfloat16 operands for "bf16", strict otherwise
+    (torch's flags are put back as they were)."""
+    import torch
+
+    old = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+    try:
+        if precision == "bf16":  # torch's peer for bf16-rounded operands: the same products in bfloat16
+            x, w, b = (None if t is None else t.bfloat16() for t in (x, w, b))
+        out = torch.sum(torch.sigmoid(torch.nn.functional.linear(x, w, b)), dim=-1, keepdim=True)
+        return out.float() if precision == "bf16" else out
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = old
+
+
+def cuda_inputs(rng, batch, k, n, dtype, bias=True):
+    import torch
+
+    return [None if a is None else torch.from_numpy(a).to("cuda", dtype) for a in make_inputs(rng, batch, k, n, bias)]
+
+
+def exact_reference(x, w, b):
+    return linear_sigmoid_sum(*(None if t is None else t.double().cpu().numpy() for t in (x, w, b)))
+
+
+def budget(x, w, b, precision, ref):
+    """Twice torch's own error at the same precision (strict fp32 for the fp32-accurate ones), plus EPS."""
+    peer = "ieee" if precision in (None, "tf32x3") else precision
+    dtype = str(x.dtype).removeprefix("torch.")
+    return 2 * rel_err(torch_model(x, w, b, peer).double().cpu().numpy(), ref) + GPU_EPS[dtype]

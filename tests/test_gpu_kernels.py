@@ -1,0 +1,141 @@
+"""The kernel families, forced configuration by configuration: the small-batch kernel (batch tiles, splits of K) and
+the tile kernels with split-K, against float64 under the error budget at odd shapes and unaligned views, with
+bit-identical repeats and graph replays (the in-launch hand-over resets its flags); and the tuner picking a valid
+candidate and keeping it."""
+
+import pytest
+from helpers import budget, cuda_inputs, exact_reference, rel_err
+
+import cupy_fused
+from cupy_fused import loader, tune
+from cupy_fused.backends import Problem, fused, small_batch
+
+pytestmark = pytest.mark.gpu
+cp = pytest.importorskip("cupy")
+torch = pytest.importorskip("torch")
+
+DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64]
+
+
+def problem_of(x, w, b):
+    item = x.element_size()
+    aligned = all(t.data_ptr() % 16 == 0 and (t.stride(0) * item) % 16 == 0 for t in (x, w))
+    dtype = str(x.dtype).removeprefix("torch.")
+    return Problem(
+        x.shape[0],
+        x.shape[1],
+        w.shape[0],
+        dtype,
+        b is not None,
+        x.stride(0),
+        w.stride(0),
+        aligned,
+        x.device.index,
+        256 * 2**20,
+    )
+
+
+def run(exe, x, w, b):
+    out = torch.full((x.shape[0],), float("nan"), device="cuda", dtype=x.dtype)
+    ws = torch.empty(max(exe.workspace_bytes, 1), dtype=torch.uint8, device="cuda")
+    exe.run(
+        x.data_ptr(),
+        w.data_ptr(),
+        0 if b is None else b.data_ptr(),
+        out.data_ptr(),
+        ws.data_ptr() if exe.workspace_bytes else 0,
+        torch.cuda.current_stream().cuda_stream,
+    )
+    return out.unsqueeze(1)
+
+
+def check(exe_factory, x, w, b, precision):
+    exe = exe_factory()
+    out = run(exe, x, w, b)
+    ref = exact_reference(x, w, b)
+    assert not torch.isnan(out).any()
+    assert rel_err(out.double().cpu().numpy(), ref) <= budget(x, w, b, precision, ref)
+    assert torch.equal(run(exe, x, w, b), out)  # bit-identical
+
+
+def unaligned(t, offset=1):
+    """The same values at an address and row stride that are not 16-byte aligned (a view into a wider array)."""
+    return torch.cat([t[:, :offset], t], 1)[:, offset:]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", [1, 3, 31, 33])
+def test_small_batch_kernel_at_odd_shapes(rng, dtype, batch):
+    x, w, b = cuda_inputs(rng, (batch,), 1001, 777, dtype)
+    p = problem_of(x, w, b)
+    for bt in small_batch.BATCH_TILES[p.dtype]:
+        for splits in (1, 3):
+            check(lambda: small_batch.SmallBatch(p, bt, splits), x, w, b, None)
+    xv, wv = unaligned(x), unaligned(w, 3)
+    pv = problem_of(xv, wv, None)
+    assert not pv.aligned
+    check(lambda: small_batch.SmallBatch(pv, small_batch.BATCH_TILES[pv.dtype][-1], 2), xv, wv, None, None)
+
+
+@pytest.mark.parametrize(
+    "precision,batch",
+    # One output value's error is one draw: the budget of twice torch's is meaningful for the reduced precisions
+    # only over many rows.
+    [(p, b) for p in ("ieee", "tf32x3") for b in (1, 33, 129)] + [(p, b) for p in ("tf32", "bf16") for b in (33, 129)],
+)
+def test_tile_kernels_with_split_k(rng, precision, batch):
+    x, w, b = cuda_inputs(rng, (batch,), 1001, 300, torch.float32)
+    info = loader.device_info(0)
+    for xs, ws_ in ((x, w), (unaligned(x), unaligned(w, 2))):
+        p = problem_of(xs, ws_, b)
+        for cfg in fused.tile_configs("float32", precision, batch, info.tensor_cores, info.arch == "sm_90a", p.aligned):
+            for splits in (1, 3, 7):
+                check(lambda: fused.TileKernel(p, cfg, splits), xs, ws_, b, precision)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_tile_kernels_other_dtypes_with_split_k(rng, dtype):
+    x, w, b = cuda_inputs(rng, (70,), 515, 333, dtype)
+    p = problem_of(x, w, b)
+    info = loader.device_info(0)
+    for cfg in fused.tile_configs(p.dtype, "ieee", 70, info.tensor_cores, info.arch == "sm_90a", p.aligned):
+        for splits in (1, 2, 5):
+            check(lambda: fused.TileKernel(p, cfg, splits), x, w, b, None)
+
+
+def test_split_k_graph_replays_reset_the_flags(rng):
+    x, w, b = cuda_inputs(rng, (130,), 2048, 600, torch.float32)
+    p = problem_of(x, w, b)
+    cfg = fused.tile_configs("float32", "tf32x3", 130, True, loader.arch_of(0) == "sm_90a", True)[0]
+    exe = fused.TileKernel(p, cfg, 4)
+    sb = small_batch.SmallBatch(problem_of(x[:5], w, b), 8, 4)
+    run(exe, x, w, b)
+    run(sb, x[:5], w, b)
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = run(exe, x, w, b)
+        out_small = run(sb, x[:5], w, b)
+    for _ in range(3):
+        x.copy_(torch.randn_like(x))
+        graph.replay()
+        torch.cuda.synchronize()
+        assert torch.equal(out, run(exe, x, w, b)) and torch.equal(out_small, run(sb, x[:5], w, b))
+        ref = exact_reference(x, w, b)
+        assert rel_err(out.double().cpu().numpy(), ref) <= budget(x, w, b, "tf32x3", ref)
+
+
+def test_the_tuner_picks_a_valid_candidate_and_keeps_it(rng, tmp_path, monkeypatch):
+    monkeypatch.setenv("CUPY_FUSED_CACHE_DIR", str(tmp_path))
+    tune.forget()
+    x, w, b = cuda_inputs(rng, (24,), 1000, 3000, torch.float32)
+    plan = cupy_fused.plan(x, w, b, tune=True)
+    assert "chosen by: tuned now" in plan.explain()
+    ref = exact_reference(x, w, b)
+    assert rel_err(plan(x, w, b).double().cpu().numpy(), ref) <= budget(x, w, b, None, ref)
+    assert list(tmp_path.glob("tuning-*.json"))
+    tune.forget()
+    again = cupy_fused.plan(x[:20], w, b, tune=True)  # the same shape class: the stored choice, no timing
+    assert "chosen by: tuning cache" in again.explain()
+    cupy_fused.clear_plans()
+    tune.forget()
