@@ -245,6 +245,8 @@ class _GpuBackward:
         # float32 buffers in the workspace, grad_x, and the chunks of grad_W
         x_al = w_al = 16 if (half or aligned) else self.item
         gw_al = 16 if (half or (step * k * self.item) % 16 == 0) else self.item
+        gb_al = 16 if (half or (step * self.item) % 16 == 0) else self.item
+        strict = compute_type("float32" if half else dtype, "ieee")  # grad_b: a sum, always in full precision
         self.gemms = {}
         for width in widths:
             self.gemms[width] = (
@@ -257,9 +259,13 @@ class _GpuBackward:
                 Gemm(k, width, rows, ab, acc, compute, False, True, self.ldx, step, k, device_id, (x_al, 16, gw_al))
                 if need[1] and k
                 else None,
+                # grad_b (width) = gz.T (width x rows, stored as gz) . ones (rows)
+                Gemm(width, 1, rows, acc, acc, strict, False, False, step, rows, width, device_id, (16, 16, gb_al))
+                if need[2]
+                else None,
             )
         lt = max([g.workspace_bytes for trio in self.gemms.values() for g in trio if g is not None] + [0])
-        sections = [("z", rows * step * self.acc_item), ("g", rows * self.acc_item)]
+        sections = [("z", rows * step * self.acc_item), ("g", rows * self.acc_item), ("ones", rows * self.acc_item)]
         if half:
             sections += [
                 ("x32", rows * k * 4),
@@ -284,24 +290,21 @@ class _GpuBackward:
         self.to_acc = launch(f"bw::convert<{t}, {a}>", blocks, convert_params)
         self.from_acc = launch(f"bw::convert<{a}, {t}>", blocks, convert_params)
         mode = "true" if from_saved else "false"
-        self.sigmoid_grad = {
-            width: launch(
-                f"bw::sigmoid_grad<{a}, {t}, {mode}>",
-                -(-width // 32),
-                [
-                    (U64, None),
-                    (I64, n if from_saved else step),
-                    (U64, None),
-                    (I64, step),
-                    (U64, None),
-                    (U64, None),
-                    (U64, None),
-                    (I64, rows),
-                    (I64, width),
-                ],
-            )
-            for width in widths
-        }
+        self.sigmoid_grad = launch(
+            f"bw::sigmoid_grad<{a}, {t}, {mode}>",
+            blocks,
+            [
+                (U64, None),
+                (I64, n if from_saved else step),
+                (U64, None),
+                (I64, step),
+                (U64, None),
+                (U64, None),
+                (I64, rows),
+                (I64, None),
+            ],
+        )
+        self.ones = launch(f"bw::ones<{a}>", blocks, [(U64, None), (I64, rows)])
         self.g_stride = g_stride
 
     def run(self, x, w, b, g, saved, grad_x, grad_w, grad_b, ws, stream):
@@ -310,8 +313,10 @@ class _GpuBackward:
         rows, k, n, step, item, half = self.rows, self.k, self.n, self.step, self.item, self.half
         need_x, need_w, need_b = self.need
         off = self.offsets
-        z, g_acc, lt = ws + off["z"], ws + off["g"], ws + off["lt"]
+        z, g_acc, ones, lt = ws + off["z"], ws + off["g"], ws + off["ones"], ws + off["lt"]
         self.to_acc(stream, g, self.g_stride, g_acc, 1, rows, 1)
+        if need_b:
+            self.ones(stream, ones)
         if half:
             x32, w32, gw32, gb32, gx32 = (ws + off[s] for s in ("x32", "w32", "gw32", "gb32", "gx32"))
             self.to_acc(stream, x, self.ldx_caller, x32, k, rows, k)
@@ -320,7 +325,7 @@ class _GpuBackward:
             x_in = x
         for start in range(0, n, step):
             width = min(step, n - start)
-            z_gemm, gx_gemm, gw_gemm = self.gemms[width]
+            z_gemm, gx_gemm, gw_gemm, gb_gemm = self.gemms[width]
             if half:
                 self.to_acc(stream, w + start * self.ldw_caller * item, self.ldw_caller, w32, k, width, k)
                 w_in = w32
@@ -334,10 +339,11 @@ class _GpuBackward:
             else:
                 z_gemm.run(w_in, x_in, z, lt, stream)
                 src = z
-            gb_out = (gb32 if half else grad_b + start * item) if need_b else 0
-            self.sigmoid_grad[width](stream, src, z, b + start * item if b else 0, g_acc, gb_out)
-            if half and need_b:
-                self.from_acc(stream, gb32, width, grad_b + start * item, width, 1, width)
+            self.sigmoid_grad(stream, src, z, b + start * item if b else 0, g_acc, width)
+            if gb_gemm is not None:
+                gb_gemm.run(z, ones, gb32 if half else grad_b + start * item, lt, stream)
+                if half:
+                    self.from_acc(stream, gb32, width, grad_b + start * item, width, 1, width)
             if gx_gemm is not None:
                 gx_gemm.run(w_in, z, gx32 if half else grad_x, lt, stream, accumulate=start > 0)
             if gw_gemm is not None:

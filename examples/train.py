@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     parser.add_argument("--small", action="store_true", help="a CPU-sized problem (seconds)")
     parser.add_argument("--steps", type=int, default=300)
     args = parser.parse_args(argv)
-    d_in, d_hidden, d_out, batch = (32, 64, 96, 64) if args.small else (1024, 2048, 4096, 512)
+    d_in, d_hidden, d_out, batch = (32, 64, 96, 64) if args.small else (256, 1024, 512, 512)
     device = torch.device(args.device)
     torch.manual_seed(0)
     teacher = nn.Linear(d_in, d_out).to(device)

@@ -188,7 +188,7 @@ def bench_gpu(suite, reps, training=True) -> tuple[list[Row], dict]:
                 out = fn(0).float().cpu().numpy()
                 extra = peak_extra_mb(torch, fn)
                 ms = timer(fn, n_inputs, reps=reps)
-                host = timer.host_us(fn, n_inputs) if small else None
+                host = timer.loop_us(fn, n_inputs)[1] if small else None
                 kernels = timer.kernel_us(fn, n_inputs) if small else None
             if not name.startswith("ours"):
                 peer_ms[name] = ms
