@@ -3,7 +3,8 @@
 // bw::sigmoid_grad<A, T, SAVED>: over a (rows, cols) block (accumulator type A; src row stride lds, z ldz),
 //     z[r, j] = gz[r, j] = g[r] * sigmoid'(src[r, j] + bias[j])
 //   with cf::dsigmoid; src may be z itself (the recomputed block, in place). SAVED: src holds sigmoid'(z) already
-//   (saved by the forward), gz[r, j] = g[r] * src[r, j]; src is only read. Elementwise, grid-stride.
+//   (saved by the forward), gz[r, j] = g[r] * src[r, j]; src is only read. Elementwise: blocks over rows, threads
+//   over columns.
 // bw::ones<A>: p[0 .. n) = 1 (the vector that turns grad_b = gz.T @ 1 into a GEMV).
 // bw::convert<From, To>: dst = src over a (rows, cols) block with row strides lds, ldd (half <-> float copies).
 #include "common.cuh"
@@ -14,12 +15,14 @@ template <typename A, typename T, bool SAVED>
 __global__ void __launch_bounds__(256)
 sigmoid_grad(const A* src, long long lds, A* z, long long ldz, const T* __restrict__ bias, const A* __restrict__ g,
              long long rows, long long cols) {
-    const long long total = rows * cols;
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
-        const long long r = i / cols, j = i % cols;
-        const A v = src[r * lds + j];
-        const A b = (!SAVED && bias != nullptr) ? A(cf::to_acc(bias[j])) : A(0);
-        z[r * ldz + j] = g[r] * (SAVED ? v : cf::dsigmoid(v + b));
+    for (long long r = blockIdx.x; r < rows; r += gridDim.x) {  // a block per row at a time: no index division
+        const A gr = g[r];
+        const A* s = src + r * lds;
+        A* d = z + r * ldz;
+        for (long long j = threadIdx.x; j < cols; j += blockDim.x) {
+            const A b = (!SAVED && bias != nullptr) ? A(cf::to_acc(bias[j])) : A(0);
+            d[j] = gr * (SAVED ? s[j] : cf::dsigmoid(s[j] + b));
+        }
     }
 }
 
