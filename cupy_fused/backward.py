@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from . import arrays, checks
-from .backends import CTYPE, round_up
+from .backends import CTYPE, cpp_bool, round_up
 from .backends.host import compute_dtype, dsigmoid_into, store, widen
 from .plans import CACHE, DEFAULT_WORKSPACE_BYTES, linear_key, resolve_linear
 
@@ -289,9 +289,8 @@ class _GpuBackward:
         blocks = 4 * loader.device_info(device_id).sms
         self.to_acc = launch(f"bw::convert<{t}, {a}>", blocks, convert_params)
         self.from_acc = launch(f"bw::convert<{a}, {t}>", blocks, convert_params)
-        mode = "true" if from_saved else "false"
         self.sigmoid_grad = launch(
-            f"bw::sigmoid_grad<{a}, {t}, {mode}>",
+            f"bw::sigmoid_grad<{a}, {t}, {cpp_bool(from_saved)}>",
             blocks,
             [
                 (U64, None),

@@ -43,9 +43,10 @@ class Choice:
     lines: list
 
 
-def problem_of(ops, rows: int, k: int, n: int, workspace_bytes: int) -> tuple[Problem, tuple]:
+def problem_of(ops, rows: int, k: int, n: int, workspace_bytes: int, save: bool = False) -> tuple[Problem, tuple]:
     """The backends' view of the operands, and which of them they read through a copy (made per call): kernels and
-    cuBLAS read rows with unit stride along K and row strides of at least K; torch's negative bit is resolved."""
+    cuBLAS read rows with unit stride along K and row strides of at least K; torch's negative bit is resolved.
+    ``save``: a training forward, which also stores sigmoid'(z)."""
     xo, wo = ops[0], ops[1]
     bo = ops[2] if len(ops) > 2 else None
     ldx = checks.rows_stride(xo.shape, xo.strides)
@@ -57,7 +58,7 @@ def problem_of(ops, rows: int, k: int, n: int, workspace_bytes: int) -> tuple[Pr
     item = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}[xo.dtype]
     aligned = (x_copy or xo.aligned) and (w_copy or wo.aligned) and (ldx * item) % 16 == 0 and (ldw * item) % 16 == 0
     problem = Problem(
-        rows, k, n, xo.dtype, bo is not None, max(ldx, 1), max(ldw, 1), aligned, xo.device_id, workspace_bytes
+        rows, k, n, xo.dtype, bo is not None, max(ldx, 1), max(ldw, 1), aligned, xo.device_id, workspace_bytes, save
     )
     return problem, (x_copy, w_copy, b_copy)
 
@@ -87,12 +88,12 @@ def candidates(p: Problem, precision: str | None, method: str, info, tuning: boo
 
 
 def choose_linear(
-    adapter, ops, operands, stream, out_shape, rows, k, n, precision, method, workspace_bytes, tune_on=None
+    adapter, ops, operands, stream, out_shape, rows, k, n, precision, method, workspace_bytes, tune_on=None, save=False
 ) -> Choice:
     """The backend and kernel for a GPU signature. ``operands`` (x, w, b) and ``stream`` are the call's own: the
-    tuner times the candidates on them."""
+    tuner times the candidates on them (with ``save``, storing sigmoid'(z) as the plan will)."""
     xo = ops[0]
-    p, prepare = problem_of(ops, rows, k, n, workspace_bytes)
+    p, prepare = problem_of(ops, rows, k, n, workspace_bytes, save)
     if rows == 0 or n == 0:
         what = "nothing to compute: an empty result" if rows == 0 else "N = 0: zeros"
         return Choice(p, None, None, prepare, [f"method: none ({what})"])
@@ -113,7 +114,7 @@ def choose_linear(
         raw = adapter.stream_fn(p.device_id)() if stream is None else adapter.user_stream(stream, p.device_id)[0]
 
         def timer(exe):
-            run = linear_runner(adapter, ops, out_shape, rows, k, n, Choice(p, None, exe, prepare, []))
+            run = linear_runner(adapter, ops, out_shape, rows, k, n, Choice(p, None, exe, prepare, []), p.saves)
             return tune.time_calls(lambda: run(*operands, stream), raw, p.device_id, info.clock_khz)
 
         chosen, executable, how = tune.select(

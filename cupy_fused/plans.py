@@ -196,7 +196,19 @@ def resolve_linear(
         from . import planner
 
         choice = planner.choose_linear(
-            adapter, ops, (x, weight, bias), stream, out_shape, rows, k, n, precision, method, workspace_bytes, tune
+            adapter,
+            ops,
+            (x, weight, bias),
+            stream,
+            out_shape,
+            rows,
+            k,
+            n,
+            precision,
+            method,
+            workspace_bytes,
+            tune,
+            save,
         )
         lines = [head] + choice.lines + [f"floor: {planner.floor_text(rows, k, n, xo.dtype, xo.device_id)}"]
         run = planner.linear_runner(adapter, ops, out_shape, rows, k, n, choice, save)

@@ -32,6 +32,7 @@ def bucket(p, precision: str | None, method: str) -> str:
     return (
         f"{p.dtype}|{precision or 'default'}|{method}|{'aligned' if p.aligned else 'unaligned'}|"
         f"{'bias' if p.has_bias else 'nobias'}|B{_pow2(p.rows)}|K{_pow2(p.k)}|N{_pow2(p.n)}"
+        + ("|saves" if p.saves else "")
     )
 
 

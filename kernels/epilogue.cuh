@@ -72,6 +72,7 @@ __device__ __forceinline__ bool split_exchange(A* acc, const Workspace<A>& ws, c
 #pragma unroll
     for (int i = 0; i < NACC; ++i) {
         A sum = A(0);
+#pragma unroll 1  // unrolled for each of the NACC accumulators, this loop doubled the kernel's code
         for (int j = 0; j < S - 1; ++j) sum += z[((long long)j * NACC + i) * nt + t];
         acc[i] = sum + acc[i];
     }

@@ -1,7 +1,7 @@
 // Fused out[b] = sum_n sigmoid(x[b] . W[n] + bias[n]) on CUDA cores, for larger batches where no tensor-core mode
 // applies: fp32 "ieee" with method="fused", fp64, and GPUs without tensor cores (below compute capability 8.0).
 //
-// fused::fma_tile<T>: a 64 x 64 tile per block, 256 threads, 4 x 4 outputs per thread, element loads with bounds
+// fused::fma_tile<T, SAVE>: a 64 x 64 tile per block, 256 threads, 4 x 4 outputs per thread, element loads with bounds
 // checks (any alignment), accumulation in cf::acc<T> (fp32, fp64 for double). Split-K and the epilogue are the
 // shared ones (epilogue.cuh).
 #include "common.cuh"
@@ -9,7 +9,7 @@
 
 namespace fused {
 
-template <typename T>
+template <typename T, bool SAVE>
 __global__ void __launch_bounds__(256)
 fma_tile(const T* __restrict__ x, long long ldx, const T* __restrict__ w, long long ldw, const T* __restrict__ bias,
          unsigned char* __restrict__ workspace, T* __restrict__ out, typename cf::acc<T>::type* __restrict__ saved, int B,
@@ -75,7 +75,7 @@ fma_tile(const T* __restrict__ x, long long ldx, const T* __restrict__ w, long l
             if (nv[j]) {
                 const A z = acc[i][j] + bv[j];
                 s += cf::sigmoid(z);
-                if (saved != nullptr && m0 + ty * 4 + i < B) saved[(long long)(m0 + ty * 4 + i) * N + n0 + tx + 16 * j] = cf::dsigmoid(z);
+                if (SAVE && m0 + ty * 4 + i < B) saved[(long long)(m0 + ty * 4 + i) * N + n0 + tx + 16 * j] = cf::dsigmoid(z);
             }
 #pragma unroll
         for (int off = 8; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);

@@ -1,6 +1,6 @@
 // Fused out[b] = sum_n sigmoid(x[b] . W[n] + bias[n]) on tensor cores with mma.sync (sm_80 and later).
 //
-// fused::mma_tile<T, MODE, BM, BN, WM, WN, STAGES, MINB, ALIGNED>: a block computes a BM x BN tile of x @ W^T in
+// fused::mma_tile<T, MODE, BM, BN, WM, WN, STAGES, MINB, ALIGNED, SAVE>: a block computes a BM x BN tile of x @ W^T in
 // registers, warps of WM x WN, over one split of K, then the shared epilogue (epilogue.cuh: split-K, bias, sigmoid,
 // row sums, the hand-over to out). The B x N product never reaches memory.
 //
@@ -40,7 +40,7 @@ template <typename T, Mode MODE> struct mma_traits {
 
 template <typename T> __device__ __forceinline__ T zero_of() { return cf::from_acc<T>(typename cf::acc<T>::type(0)); }
 
-template <typename T, Mode MODE, int BM, int BN, int WM, int WN, int STAGES, int MINB, bool ALIGNED>
+template <typename T, Mode MODE, int BM, int BN, int WM, int WN, int STAGES, int MINB, bool ALIGNED, bool SAVE>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MINB)
 mma_tile(const T* __restrict__ x, long long ldx, const T* __restrict__ w, long long ldw, const T* __restrict__ bias,
          unsigned char* __restrict__ workspace, T* __restrict__ out, float* __restrict__ saved, int B, int N, int K,
@@ -261,7 +261,7 @@ mma_tile(const T* __restrict__ x, long long ldx, const T* __restrict__ w, long l
                         const float z = acc[i][j][2 * h + q] + bv[j][q];
                         s += cf::sigmoid(z);
                         const int row = m0 + wm * WM + i * 16 + h * 8 + g;
-                        if (saved != nullptr && row < B) saved[(long long)row * N + n0 + wn * WN + j * 8 + 2 * t + q] = cf::dsigmoid(z);
+                        if (SAVE && row < B) saved[(long long)row * N + n0 + wn * WN + j * 8 + 2 * t + q] = cf::dsigmoid(z);
                     }
             s += __shfl_xor_sync(0xffffffffu, s, 1);
             s += __shfl_xor_sync(0xffffffffu, s, 2);

@@ -1,6 +1,6 @@
 // Fused out[b] = sum_n sigmoid(x[b] . W[n] + bias[n]) on Hopper tensor cores: warp-specialised wgmma (sm_90a).
 //
-// fused::wgmma_tile<X3, BN, STAGES>: 384 threads = one producer warpgroup + two consumer warpgroups (64 rows each,
+// fused::wgmma_tile<X3, BN, STAGES, SAVE>: 384 threads = one producer warpgroup + two consumer warpgroups (64 rows each,
 // BM = 128), a STAGES-deep ring of 32-wide k tiles guarded by mbarriers (full[s]: 128 producer arrivals, empty[s]:
 // 256 consumer arrivals). Loads never wait on the math:
 //   producer: for tile j: wait empty (the consumers retired tile j - STAGES), issue the 16-byte cp.async copies
@@ -22,7 +22,7 @@
 
 namespace fused {
 
-template <bool X3, int BN, int STAGES>
+template <bool X3, int BN, int STAGES, bool SAVE>
 __global__ void __launch_bounds__(384, 1)
 wgmma_tile(const float* __restrict__ x, long long ldx, const float* __restrict__ w, long long ldw,
            const float* __restrict__ bias, unsigned char* __restrict__ workspace, float* __restrict__ out,
@@ -187,7 +187,7 @@ wgmma_tile(const float* __restrict__ x, long long ldx, const float* __restrict__
                     const float z = acc[4 * j + 2 * h + q] + (bias != nullptr ? bias[n] : 0.0f);
                     s += cf::sigmoid(z);
                     const int row = m0 + cwg * 64 + wq * 16 + h * 8 + g;
-                    if (saved != nullptr && row < B) saved[(long long)row * N + n] = cf::dsigmoid(z);
+                    if (SAVE && row < B) saved[(long long)row * N + n] = cf::dsigmoid(z);
                 }
             }
         s += __shfl_xor_sync(0xffffffffu, s, 1);

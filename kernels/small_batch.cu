@@ -40,7 +40,7 @@ template <typename T, int BT, int ROWS> __host__ __device__ constexpr int stages
     return fit < 2 ? 2 : (fit > 4 ? 4 : fit);
 }
 
-template <typename T, int BT, int RW, int NW, bool VEC>
+template <typename T, int BT, int RW, int NW, bool VEC, bool SAVE>
 __global__ void __launch_bounds__(NW * 32, 1)
 small_batch(const T* __restrict__ x, long long ldx, const T* __restrict__ w, long long ldw,
             const T* __restrict__ bias, unsigned char* __restrict__ workspace, T* __restrict__ out,
@@ -171,7 +171,7 @@ small_batch(const T* __restrict__ x, long long ldx, const T* __restrict__ w, lon
                     z += acc[r][b];
                     if (bias != nullptr) z += A(cf::to_acc(bias[n]));
                     value = cf::sigmoid(z);
-                    if (saved != nullptr) saved[(long long)(b0 + b) * N + n] = cf::dsigmoid(z);
+                    if (SAVE) saved[(long long)(b0 + b) * N + n] = cf::dsigmoid(z);
                 }
                 sg[(warp * RW + r) * BT + b] = value;
             }

@@ -38,9 +38,9 @@ def rel_err(out, ref) -> float:
 GPU_EPS = {"float64": 1e-13, "float32": 1e-6, "float16": 1e-3, "bfloat16": 4e-3}
 
 
-def torch_model(x, w, b, precision=None):
-    """torch's result at a precision: TF32 matmuls for "tf32", bfloat16 operands for "bf16", strict otherwise
-    (torch's flags are put back as they were)."""
+def torch_linear(x, w, b, precision=None):
+    """torch's z = x @ W.T + b at a precision: TF32 matmuls for "tf32", bfloat16 operands for "bf16", strict
+    otherwise (torch's flags are put back as they were)."""
     import torch
 
     old = torch.backends.cuda.matmul.allow_tf32
@@ -48,10 +48,17 @@ def torch_model(x, w, b, precision=None):
     try:
         if precision == "bf16":  # torch's peer for bf16-rounded operands: the same products in bfloat16
             x, w, b = (None if t is None else t.bfloat16() for t in (x, w, b))
-        out = torch.sum(torch.sigmoid(torch.nn.functional.linear(x, w, b)), dim=-1, keepdim=True)
-        return out.float() if precision == "bf16" else out
+        return torch.nn.functional.linear(x, w, b)
     finally:
         torch.backends.cuda.matmul.allow_tf32 = old
+
+
+def torch_model(x, w, b, precision=None):
+    """torch's result at a precision (see torch_linear)."""
+    import torch
+
+    out = torch.sum(torch.sigmoid(torch_linear(x, w, b, precision)), dim=-1, keepdim=True)
+    return out.float() if precision == "bf16" else out
 
 
 def cuda_inputs(rng, batch, k, n, dtype, bias=True):

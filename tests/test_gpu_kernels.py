@@ -1,10 +1,13 @@
 """The kernel families, forced configuration by configuration: the small-batch kernel (batch tiles, splits of K) and
 the tile kernels with split-K, against float64 under the error budget at odd shapes and unaligned views, with
-bit-identical repeats and graph replays (the in-launch hand-over resets its flags); and the tuner picking a valid
-candidate and keeping it."""
+bit-identical repeats and graph replays (the in-launch hand-over resets its flags); each saving instance (a training
+forward) with the same sums and sigmoid'(z) as accurate as torch's; and the tuner picking a valid candidate and
+keeping it."""
+
+import dataclasses
 
 import pytest
-from helpers import budget, cuda_inputs, exact_reference, rel_err
+from helpers import GPU_EPS, budget, cuda_inputs, exact_reference, rel_err, torch_linear
 
 import cupy_fused
 from cupy_fused import loader, tune
@@ -35,7 +38,7 @@ def problem_of(x, w, b):
     )
 
 
-def run(exe, x, w, b):
+def run(exe, x, w, b, saved=None):
     out = torch.full((x.shape[0],), float("nan"), device="cuda", dtype=x.dtype)
     ws = torch.empty(max(exe.workspace_bytes, 1), dtype=torch.uint8, device="cuda")
     exe.run(
@@ -45,17 +48,32 @@ def run(exe, x, w, b):
         out.data_ptr(),
         ws.data_ptr() if exe.workspace_bytes else 0,
         torch.cuda.current_stream().cuda_stream,
+        0 if saved is None else saved.data_ptr(),
     )
     return out.unsqueeze(1)
 
 
-def check(exe_factory, x, w, b, precision):
-    exe = exe_factory()
+def dsigmoid(z):
+    e = torch.exp(-z.double().abs())
+    return e / (1 + e) ** 2
+
+
+def check(make, p, x, w, b, precision):
+    """make(problem) -> executable. The plain instance: float64 under the budget, bit-identical on a repeat. The
+    saving one (p.saves): the same sums, and sigmoid'(z) within twice the error of torch's z at the peer precision."""
+    exe = make(p)
     out = run(exe, x, w, b)
     ref = exact_reference(x, w, b)
     assert not torch.isnan(out).any()
     assert rel_err(out.double().cpu().numpy(), ref) <= budget(x, w, b, precision, ref)
     assert torch.equal(run(exe, x, w, b), out)  # bit-identical
+    acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+    saved = torch.full((x.shape[0], w.shape[0]), float("nan"), device="cuda", dtype=acc)
+    assert torch.equal(run(make(dataclasses.replace(p, saves=True)), x, w, b, saved), out)
+    exact = dsigmoid(torch_linear(*(None if t is None else t.double() for t in (x, w, b))))
+    peer = dsigmoid(torch_linear(x, w, b, "ieee" if precision in (None, "tf32x3") else precision))
+    dtype = str(x.dtype).removeprefix("torch.")
+    assert rel_err(saved.cpu(), exact.cpu()) <= 2 * rel_err(peer.cpu(), exact.cpu()) + GPU_EPS[dtype]
 
 
 def unaligned(t, offset=1):
@@ -70,11 +88,11 @@ def test_small_batch_kernel_at_odd_shapes(rng, dtype, batch):
     p = problem_of(x, w, b)
     for bt in small_batch.BATCH_TILES[p.dtype]:
         for splits in (1, 3):
-            check(lambda: small_batch.SmallBatch(p, bt, splits), x, w, b, None)
+            check(lambda p: small_batch.SmallBatch(p, bt, splits), p, x, w, b, None)
     xv, wv = unaligned(x), unaligned(w, 3)
     pv = problem_of(xv, wv, None)
     assert not pv.aligned
-    check(lambda: small_batch.SmallBatch(pv, small_batch.BATCH_TILES[pv.dtype][-1], 2), xv, wv, None, None)
+    check(lambda p: small_batch.SmallBatch(p, small_batch.BATCH_TILES[pv.dtype][-1], 2), pv, xv, wv, None, None)
 
 
 @pytest.mark.parametrize(
@@ -90,7 +108,7 @@ def test_tile_kernels_with_split_k(rng, precision, batch):
         p = problem_of(xs, ws_, b)
         for cfg in fused.tile_configs("float32", precision, batch, info.tensor_cores, info.arch == "sm_90a", p.aligned):
             for splits in (1, 3, 7):
-                check(lambda: fused.TileKernel(p, cfg, splits), xs, ws_, b, precision)
+                check(lambda p: fused.TileKernel(p, cfg, splits), p, xs, ws_, b, precision)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
@@ -100,7 +118,7 @@ def test_tile_kernels_other_dtypes_with_split_k(rng, dtype):
     info = loader.device_info(0)
     for cfg in fused.tile_configs(p.dtype, "ieee", 70, info.tensor_cores, info.arch == "sm_90a", p.aligned):
         for splits in (1, 2, 5):
-            check(lambda: fused.TileKernel(p, cfg, splits), x, w, b, None)
+            check(lambda p: fused.TileKernel(p, cfg, splits), p, x, w, b, None)
 
 
 def test_split_k_graph_replays_reset_the_flags(rng):

@@ -8,7 +8,8 @@ caller's raw stream and only queues work:
     executable.run(x, w, b, out, workspace, stream, saved=0)
                                                       addresses as ints (b = 0 without bias, workspace = 0 if none;
                                                       saved: a (B, N) accumulator-dtype array that receives
-                                                      sigmoid'(z) for a training step's backward, 0: none)
+                                                      sigmoid'(z) for a training step's backward: given exactly
+                                                      when the problem ``saves``, 0 otherwise)
     executable.describe()                             the kernel(s) and launch shape, for explain()
 
 ``small_batch`` (CUDA cores, B up to 64), ``fused`` (tensor-core and CUDA-core tiles with split-K), ``cublas``
@@ -37,6 +38,7 @@ class Problem:
     aligned: bool  # x and W: 16-byte aligned base addresses and row strides
     device_id: int
     workspace_limit: int  # the caller's bound on the (B, chunk of N) block of the two-pass method
+    saves: bool = False  # a training forward: run(saved=...) stores sigmoid'(z); kernels built without it never do
 
     @property
     def itemsize(self) -> int:
@@ -68,6 +70,10 @@ class Candidate:
 
 
 CTYPE = {"float32": "float", "float64": "double", "float16": "__half", "bfloat16": "__nv_bfloat16"}
+
+
+def cpp_bool(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def round_up(value: int, multiple: int) -> int:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import loader
-from . import CTYPE, Candidate, Problem, round_up
+from . import CTYPE, Candidate, Problem, cpp_bool, round_up
 from .launch import LinearKernel
 
 GROUP_M = 8  # M tiles per raster group (L2 reuse of x and W rows among resident blocks)
@@ -29,10 +29,12 @@ K_GRANULE = 64  # k_split is a multiple of every kernel's k tile (32 fp32 values
 
 @dataclass(frozen=True)
 class TileConfig:
-    """A kernel instance: file, name expression, block tile, threads, dynamic shared memory, blocks per SM."""
+    """A kernel configuration: file, template and its arguments, block tile, threads, dynamic shared memory, blocks
+    per SM. Its instances differ in SAVE (whether the kernel also stores sigmoid'(z) for a training step)."""
 
     filename: str
-    name: str
+    template: str
+    args: tuple[str, ...]
     bm: int
     bn: int
     threads: int
@@ -40,17 +42,24 @@ class TileConfig:
     per_sm: int
     label: str
 
+    @property
+    def name(self) -> str:
+        """The configuration's name (labels, the tuner's cache)."""
+        return f"{self.template}<{', '.join(self.args)}>"
+
+    def instance(self, saves: bool) -> str:
+        """The name expression of the kernel instance that does (not) store sigmoid'(z)."""
+        return f"{self.template}<{', '.join(self.args + (cpp_bool(saves),))}>"
+
 
 def _mma(
     dtype: str, mode: str, bm: int, bn: int, wm: int, wn: int, stages: int, minb: int, aligned: bool
 ) -> TileConfig:
-    name = (
-        f"fused::mma_tile<{CTYPE[dtype]}, fused::Mode::{mode}, {bm}, {bn}, {wm}, {wn}, {stages}, {minb}, "
-        f"{'true' if aligned else 'false'}>"
-    )
+    args = (CTYPE[dtype], f"fused::Mode::{mode}", *map(str, (bm, bn, wm, wn, stages, minb)), cpp_bool(aligned))
     return TileConfig(
         "fused_mma.cu",
-        name,
+        "fused::mma_tile",
+        args,
         bm,
         bn,
         (bm // wm) * (bn // wn) * 32,
@@ -64,7 +73,8 @@ def _wgmma(x3: bool, bn: int, stages: int) -> TileConfig:
     smem = stages * (128 + bn) * 128 * (2 if x3 else 1) + 1024 + 256
     return TileConfig(
         "fused_wgmma_sm90.cu",
-        f"fused::wgmma_tile<{'true' if x3 else 'false'}, {bn}, {stages}>",
+        "fused::wgmma_tile",
+        (cpp_bool(x3), str(bn), str(stages)),
         128,
         bn,
         384,
@@ -77,7 +87,8 @@ def _wgmma(x3: bool, bn: int, stages: int) -> TileConfig:
 def _fma(dtype: str) -> TileConfig:
     return TileConfig(
         "fused_fma.cu",
-        f"fused::fma_tile<{CTYPE[dtype]}>",
+        "fused::fma_tile",
+        (CTYPE[dtype],),
         64,
         64,
         256,
@@ -125,9 +136,10 @@ def instances() -> dict[str, list[str]]:
                 for aligned in (True, False):
                     for tc in (True, False):
                         for cfg in tile_configs(dtype, precision, rows, tc, True, aligned):
-                            names.setdefault(cfg.filename, [])
-                            if cfg.name not in names[cfg.filename]:
-                                names[cfg.filename].append(cfg.name)
+                            for saves in (False, True):
+                                names.setdefault(cfg.filename, [])
+                                if cfg.instance(saves) not in names[cfg.filename]:
+                                    names[cfg.filename].append(cfg.instance(saves))
     return names
 
 
@@ -157,8 +169,8 @@ class TileKernel(LinearKernel):
         self._cfg = cfg
         self._make_launch(
             p,
-            loader.function(cfg.filename, cfg.name, p.device_id),
-            cfg.name,
+            loader.function(cfg.filename, cfg.instance(p.saves), p.device_id),
+            cfg.instance(p.saves),
             tiles * splits,
             cfg.threads,
             cfg.smem,

@@ -9,7 +9,7 @@ chunks.
 from __future__ import annotations
 
 from .. import loader
-from . import CTYPE
+from . import CTYPE, cpp_bool
 from .launch import I64, U64, Launch
 
 FILENAME = "sigmoid_sum.cu"
@@ -17,7 +17,7 @@ THREADS = 256
 
 
 def kernel_name(z_dtype: str, dtype: str, rows_per_block: int, vec: bool) -> str:
-    return f"sigmoid_sum<{CTYPE[z_dtype]}, {CTYPE[dtype]}, {rows_per_block}, {'true' if vec else 'false'}>"
+    return f"sigmoid_sum<{CTYPE[z_dtype]}, {CTYPE[dtype]}, {rows_per_block}, {cpp_bool(vec)}>"
 
 
 def instances() -> list[str]:

@@ -8,7 +8,7 @@ A configuration is (BT: batch rows per tile, RW: W rows per warp, NW: warps per 
 from __future__ import annotations
 
 from .. import loader
-from . import CTYPE, Candidate, Problem, round_up
+from . import CTYPE, Candidate, Problem, cpp_bool, round_up
 from .launch import LinearKernel
 
 FILENAME = "small_batch.cu"
@@ -30,13 +30,19 @@ def stages(itemsize: int, bt: int) -> int:
     return min(4, max(2, 200 * 1024 // ((RW * NW + bt) * KC * itemsize)))
 
 
-def kernel_name(dtype: str, bt: int, vec: bool) -> str:
-    return f"sb::small_batch<{CTYPE[dtype]}, {bt}, {RW}, {NW}, {'true' if vec else 'false'}>"
+def kernel_name(dtype: str, bt: int, vec: bool, saves: bool) -> str:
+    return f"sb::small_batch<{CTYPE[dtype]}, {bt}, {RW}, {NW}, {cpp_bool(vec)}, {cpp_bool(saves)}>"
 
 
 def instances() -> list[str]:
     """Every instance this backend can launch (the CI compile check builds them all)."""
-    return [kernel_name(d, bt, vec) for d, tiles in BATCH_TILES.items() for bt in tiles for vec in (True, False)]
+    return [
+        kernel_name(d, bt, vec, saves)
+        for d, tiles in BATCH_TILES.items()
+        for bt in tiles
+        for vec in (True, False)
+        for saves in (False, True)
+    ]
 
 
 def _batch_tile(dtype: str, rows: int) -> int:
@@ -65,7 +71,7 @@ class SmallBatch(LinearKernel):
             if grid == 1
             else (round_up(groups * splits * 8, 16) + nb * p.rows * acc + (splits - 1) * p.rows * p.n * acc)
         )
-        name = kernel_name(p.dtype, bt, vec)
+        name = kernel_name(p.dtype, bt, vec, p.saves)
         self._config = f"BT={bt} RW={RW} NW={NW} S={splits}{'' if vec else ' (element loads)'}"
         smem = stages(p.itemsize, bt) * (RW * NW + bt) * KC * p.itemsize
         self._make_launch(p, loader.function(FILENAME, name, p.device_id), name, grid, NW * 32, smem, k_split, splits)
