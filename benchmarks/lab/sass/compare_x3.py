@@ -2,6 +2,7 @@
 fused::wgmma_tile<true, 128, 3>), all built by nvcc and launched in turn from one process with CuPy: is a gap in
 the kernels or in the harness around them? Kernel time by CUDA events, median of 6 rounds of 10 launches.
 
+    mkdir -p old_tree && git archive 67ad261 | tar -x -C old_tree   # the release, at the repository root
     cd benchmarks/lab/sass && nvcc -arch=sm_90a -cubin -std=c++17 -I../../../old_tree/kernels old_x3.cu -o old.cubin
     nvcc -arch=sm_90a -cubin -std=c++17 -I../../../kernels new_x3.cu -o new.cubin && python3 compare_x3.py new.cubin
 """
