@@ -1,6 +1,6 @@
 """Which cuBLAS call gives torch-parity GEMM time at a shape? Times gemmEx variants (algo, orientation, split-K
 through gemmStridedBatchedEx, a larger handle workspace) against torch F.linear, fp32 and TF32.
-Run on the GPU machine: PYTHONPATH=$PWD python3 benchmarks/gemm_lab.py [B K N]"""
+Run on the GPU machine: PYTHONPATH=$PWD python3 benchmarks/lab/gemm_lab.py [B K N]"""
 
 import ctypes
 import statistics

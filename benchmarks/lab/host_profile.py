@@ -1,5 +1,5 @@
 """Host cost of one small call (torch CUDA tensors, 128 x 10 x 20): wall time per call against torch eager, and a
-cProfile of where our time goes. Run on the GPU machine: PYTHONPATH=$PWD python3 benchmarks/host_profile.py"""
+cProfile of where our time goes. Run on the GPU machine: PYTHONPATH=$PWD python3 benchmarks/lab/host_profile.py"""
 
 import cProfile
 import pstats
