@@ -50,6 +50,13 @@ def chunk_columns(rows: int, n: int, k: int, itemsize: int, half: bool, workspac
     return max(1, min(step, n))
 
 
+def saves(x_shape: tuple, n: int, dtype, budget: int) -> bool:
+    """Whether a training forward saves sigmoid'(z): its (B, N) block in the accumulator dtype fits ``budget``
+    bytes (x_shape: x's shape, at least 1-d; dtype: any library's float dtype)."""
+    acc_item = 8 if "float64" in str(dtype) else 4
+    return len(x_shape) > 0 and math.prod(x_shape[:-1]) * n * acc_item <= budget
+
+
 def forward(
     x, weight, bias=None, *, precision=None, method="auto", workspace_bytes=DEFAULT_WORKSPACE_BYTES, save_bytes=None
 ):
@@ -59,9 +66,8 @@ def forward(
     budget = workspace_bytes if save_bytes is None else save_bytes
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
         raise ValueError(f"save_bytes must be None or a non-negative int (bytes), got {save_bytes!r}")
-    shape, n = tuple(x.shape), weight.shape[0] if len(weight.shape) == 2 else 0
-    acc_item = 8 if "float64" in str(getattr(x, "dtype", "")) else 4
-    if not shape or math.prod(shape[:-1]) * n * acc_item > budget:
+    n = weight.shape[0] if len(weight.shape) == 2 else 0
+    if not saves(tuple(x.shape), n, getattr(x, "dtype", ""), budget):
         from .api import linear_sigmoid_sum
 
         return linear_sigmoid_sum(

@@ -70,17 +70,13 @@ def _train_op(
     return out, x.new_empty(0) if saved is None else saved
 
 
-def _saves(x, weight, save_bytes: int) -> bool:
-    item = 8 if x.dtype == torch.float64 else 4
-    return math.prod(x.shape[:-1]) * weight.shape[0] * item <= save_bytes
-
-
 @_train_op.register_fake
 def _train_fake(x, weight, bias, precision, method, workspace_bytes, save_bytes):
     out = _forward_fake(x, weight, bias, precision, method, workspace_bytes)
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
     rows = math.prod(x.shape[:-1])
-    saved = x.new_empty((rows, weight.shape[0]), dtype=acc) if _saves(x, weight, save_bytes) else x.new_empty(0)
+    fits = backward.saves(tuple(x.shape), weight.shape[0], x.dtype, save_bytes)
+    saved = x.new_empty((rows, weight.shape[0]), dtype=acc) if fits else x.new_empty(0)
     return out, saved
 
 
@@ -122,7 +118,7 @@ def _setup_context(ctx, inputs, output):
     x, weight, bias, precision, method, workspace_bytes = inputs[:6]
     saved = None
     if isinstance(output, tuple):  # the training op: use what it saved, if it saved
-        saved = output[1] if _saves(x, weight, inputs[6]) else None
+        saved = output[1] if output[1].dim() == 2 else None  # (B, N) when saved, an empty 1-d tensor when not
         ctx.mark_non_differentiable(output[1])
     ctx.save_for_backward(x, weight, bias, saved)
     ctx.precision = precision
@@ -155,12 +151,15 @@ def linear_sigmoid_sum(
     save_bytes: Optional[int] = None,
 ) -> Tensor:
     if not torch.compiler.is_compiling():
-        # Eager calls are planned (validated) here, before autograd records anything; the op then finds the plan.
-        # A compiled graph skips this (dynamo would break the graph on it): the op validates when it executes.
+        # What the ops' schemas would refuse with torch's own message is checked here with ours; everything else is
+        # validated where the op resolves its plan (its errors reach the caller unchanged). A compiled graph skips
+        # this (dynamo would break the graph on it).
         for name, t in (("x", x), ("weight", weight), ("bias", bias)):
             if t is not None and not isinstance(t, torch.Tensor):
                 raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__module__}.{type(t).__name__}")
-        api.plan(x, weight, bias, precision=precision, method=method, workspace_bytes=workspace_bytes)
+        checks.precision(precision)
+        checks.method(method)
+        checks.workspace_bytes(workspace_bytes)
     training = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias))
     if not training:
         return torch.ops.cupy_fused.linear_sigmoid_sum(x, weight, bias, precision, method, workspace_bytes)
