@@ -28,15 +28,15 @@ from . import arrays, checks
 from .backends import CTYPE, cpp_bool, round_up
 from .backends.host import compute_dtype, dsigmoid_into, store, widen
 from .plans import CACHE, DEFAULT_WORKSPACE_BYTES, linear_key, resolve_linear
+from .precision import TABLE
 
 HALF = ("float16", "bfloat16")
 
 
 def backward_precision(precision: str | None) -> str:
-    """The precision of the backward GEMMs for a forward ``precision`` (None: the fp32-accurate default)."""
-    if precision in ("tf32", "bf16"):
-        return precision
-    return "ieee"
+    """The precision of the backward GEMMs for a forward ``precision``: the table's backward column (None, the
+    fp32-accurate default: strict fp32)."""
+    return "ieee" if precision is None else TABLE[precision].backward
 
 
 def chunk_columns(rows: int, n: int, k: int, itemsize: int, half: bool, workspace_bytes: int) -> int:

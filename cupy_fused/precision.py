@@ -1,9 +1,9 @@
 """The precisions of float32 products: one table that every other place reads.
 
 A precision says how the products of a float32 call are computed on the GPU. Every row names what runs it:
-``cublas_compute`` is the cuBLAS(Lt) compute type (None: cuBLAS has no such mode), ``fused_mode`` the fused
-tensor-core kernel's variant (None: no tensor-core variant; the CUDA-core kernels are exact fp32), ``backward`` the
-precision of the two gradient GEMMs of a training step. Half inputs always accumulate in float32, float64 in float64,
+``cublas_compute`` is the cuBLAS(Lt) compute type (None: cuBLAS has no such mode; our tile kernels implement every
+row, backends/fused.py), ``backward`` the precision of the two gradient GEMMs of a training step (cuBLAS's: strict
+fp32 for the fp32-accurate rows). Half inputs always accumulate in float32, float64 in float64,
 and the NumPy backend is always strict: the precision applies to float32 GPU calls only.
 
 ``precision=None`` (the default) asks for the fastest fp32-accurate way, chosen per shape by the planner among the
@@ -30,7 +30,6 @@ class Precision:
     name: str
     fp32_accurate: bool  # error within 2x of strict fp32's: a candidate for precision=None
     cublas_compute: int | None  # cuBLAS compute type for float32 operands, None when cuBLAS cannot do it
-    fused_mode: str | None  # fused tensor-core kernel variant (backends/fused.py), None: CUDA-core kernels only
     backward: str  # precision of the backward GEMMs (grad_x, grad_W)
     doc: str
 
@@ -42,7 +41,6 @@ TABLE: dict[str, Precision] = {
             "ieee",
             True,
             CUBLAS_COMPUTE_32F,
-            None,
             "ieee",
             "strict fp32 (CUDA-core FMA: our kernels or cuBLAS CUBLAS_COMPUTE_32F)",
         ),
@@ -50,8 +48,7 @@ TABLE: dict[str, Precision] = {
             "tf32x3",
             True,
             None,
-            "tf32x3",
-            "tf32x3",
+            "ieee",
             "each operand split into TF32 hi + lo, three tensor-core products, each k tile added in fp32; "
             "error within 2x of strict fp32's",
         ),
@@ -60,14 +57,12 @@ TABLE: dict[str, Precision] = {
             False,
             CUBLAS_COMPUTE_32F_FAST_TF32,
             "tf32",
-            "tf32",
             "one TF32 product (operands rounded to 10 mantissa bits): about 3e-4 relative error on z",
         ),
         Precision(
             "bf16",
             False,
             CUBLAS_COMPUTE_32F_FAST_16BF,
-            "bf16",
             "bf16",
             "operands rounded to bfloat16, fp32 accumulation (cuBLAS may choose a more precise kernel)",
         ),

@@ -98,7 +98,6 @@ def _fma(dtype: str) -> TileConfig:
     )
 
 
-_MMA_MODE = {"tf32": "TF32", "tf32x3": "TF32X3", "bf16": "BF16"}
 _SMALL_B = 256  # batches up to this use the wide N tile where there is one (W is streamed once; x re-read from L2)
 
 
