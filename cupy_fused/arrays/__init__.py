@@ -5,11 +5,12 @@ An adapter turns a caller's array into what the planner and the backends need, a
 * ``key(obj)``: a cheap tuple of everything a plan depends on (shape, strides, dtype, device, alignment class, and
   library flags such as torch's negative bit). It runs on every call, so it reads attributes and nothing else.
 * ``describe(name, obj)``: an ``Operand`` for validation, once per signature (messages name the argument).
-* ``host_view(obj)``: a zero-copy numpy view of host data (bfloat16 as int16 bits); ``pointer(obj)``: the device
-  address of GPU data; ``prepare(obj)``: a copy that the kernels can read (contiguous rows, resolved negative bit),
-  made per call only when the plan says the signature needs it.
-* ``empty_fn(dtype, device)`` / ``zeros``: outputs and workspaces from the caller's own allocator (torch's caching
-  allocator for torch tensors, CuPy's pool for cupy arrays), so CUDA graphs own them;
+* host data (numpy, torch on the CPU): ``host_view(obj)``, a zero-copy numpy view (bfloat16 as int16 bits).
+* GPU data (cupy, torch on CUDA): ``pointer(obj)``, the device address; ``prepare(obj)``, a copy that the kernels
+  can read (contiguous rows, resolved negative bit), made per call only when the plan says the signature needs it;
+  ``zero(obj)``, fills it with zeros (the result when N = 0).
+* ``empty_fn(dtype, device)``: outputs and workspaces from the caller's own allocator (torch's caching allocator for
+  torch tensors, CuPy's pool for cupy arrays), so CUDA graphs own them;
 * ``stream_fn(device)``: the caller's current stream (a raw ``cudaStream_t``), and ``user_stream`` for ``stream=``.
 
 Adapters are found by the type of the object (subclasses such as ``numpy.memmap`` or ``torch.nn.Parameter``
@@ -21,8 +22,6 @@ from __future__ import annotations
 
 import sys
 from typing import NamedTuple
-
-LIBRARIES = ("numpy", "cupy", "torch")
 
 
 class Operand(NamedTuple):

@@ -9,7 +9,6 @@ from . import Operand
 
 class CupyAdapter:
     library = "cupy"
-    device_kind = "cuda"
 
     @staticmethod
     def key(a) -> tuple:
@@ -31,10 +30,6 @@ class CupyAdapter:
     @staticmethod
     def prepare(a):
         return cupy.ascontiguousarray(a)
-
-    @staticmethod
-    def host_view(a):
-        raise TypeError("cupy arrays live on the GPU")  # never reached: the planner sends them to GPU backends
 
     @staticmethod
     def zero(a) -> None:

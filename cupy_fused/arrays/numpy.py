@@ -9,7 +9,6 @@ from . import Operand
 
 class NumpyAdapter:
     library = "numpy"
-    device_kind = "cpu"
 
     @staticmethod
     def key(a) -> tuple:
@@ -26,14 +25,6 @@ class NumpyAdapter:
     @staticmethod
     def host_view(a) -> np.ndarray:
         return a.view(np.ndarray) if type(a) is not np.ndarray else a
-
-    @staticmethod
-    def prepare(a):
-        return a
-
-    @staticmethod
-    def zero(a) -> None:
-        a[...] = 0
 
     @staticmethod
     def empty_fn(dtype: str, device):
