@@ -24,8 +24,8 @@ import math
 
 import numpy as np
 
-from . import arrays, checks
-from .backends import CTYPE, cpp_bool, round_up
+from . import arrays, backends, checks
+from .backends import CTYPE, ITEMSIZE, acc_dtype, cpp_bool, round_up
 from .backends.host import compute_dtype, dsigmoid_into, store, widen
 from .plans import CACHE, DEFAULT_WORKSPACE_BYTES, linear_key, resolve_linear
 from .precision import TABLE
@@ -43,11 +43,7 @@ def chunk_columns(rows: int, n: int, k: int, itemsize: int, half: bool, workspac
     """Columns of N per backward chunk: the (rows, chunk) block of z, and for half inputs the float32 copies of the
     chunk's weight rows and of its weight gradient (2 x (chunk, k)), fit ``workspace_bytes`` (``itemsize`` is the
     compute dtype's). At least 1, a multiple of 8 when it is 8 or more (aligned slices), at most n."""
-    per_column = itemsize * (max(rows, 1) + (2 * k if half else 0))
-    step = max(1, workspace_bytes // per_column)
-    if step >= 8:
-        step = step // 8 * 8
-    return max(1, min(step, n))
+    return backends.chunk_columns(n, itemsize * (max(rows, 1) + (2 * k if half else 0)), workspace_bytes)
 
 
 def saves(x_shape: tuple, n: int, dtype, budget: int) -> bool:
@@ -137,7 +133,7 @@ def _resolve(key, x, weight, bias, grad_out, saved, precision, workspace_bytes, 
     s_op = None
     if saved is not None:
         s_op = arrays.describe("saved", saved)
-        acc = "float64" if xo.dtype == "float64" else "float32"
+        acc = acc_dtype(xo.dtype)
         if (
             (s_op.library, s_op.device, s_op.dtype, s_op.shape) != (xo.library, xo.device, acc, (rows, n))
             or (n > 1 and s_op.strides[-1] != 1)
@@ -237,8 +233,8 @@ class _GpuBackward:
 
         self.rows, self.k, self.n, self.dtype, self.need, self.from_saved = rows, k, n, dtype, need, from_saved
         half = self.half = dtype in HALF
-        acc = "float64" if dtype == "float64" else "float32"
-        self.item, self.acc_item = {"float64": 8, "float32": 4}.get(dtype, 2), 8 if acc == "float64" else 4
+        acc = acc_dtype(dtype)
+        self.item, self.acc_item = ITEMSIZE[dtype], ITEMSIZE[acc]
         self.ldx = k if half else ldx  # half: x is read through its float32 copy
         self.ldw = k if half else ldw
         self.ldw_caller = ldw
@@ -444,7 +440,7 @@ def instances() -> list[str]:
     """Every instance of kernels/backward.cu the backward can launch (the CI compile check builds them all)."""
     names = []
     for dtype, t in CTYPE.items():
-        a = CTYPE["float64" if dtype == "float64" else "float32"]
+        a = CTYPE[acc_dtype(dtype)]
         names += [
             f"bw::convert<{t}, {a}>",
             f"bw::convert<{a}, {t}>",

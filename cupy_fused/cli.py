@@ -53,11 +53,17 @@ def _tuning() -> bool:
     return planner.tuning_enabled()
 
 
+def _contiguous_problem(B: int, K: int, N: int, dtype: str):
+    """The planner's view of contiguous operands with a bias on device 0 (what `info` and `tune` describe)."""
+    from cupy_fused.backends import ITEMSIZE, Problem
+
+    return Problem(B, K, N, dtype, True, K, K, (K * ITEMSIZE[dtype]) % 16 == 0, 0, 256 * 2**20)
+
+
 def _explain_shape(B: int, K: int, N: int, devices: bool) -> None:
     """For each dtype and precision: what cuda:0 would run at this shape (the static choice, and the tuned choice
     when the cache holds the shape class), without allocating anything."""
     from cupy_fused import loader, planner, tune
-    from cupy_fused.backends import Problem
 
     if devices:
         info = loader.device_info(0)
@@ -69,8 +75,7 @@ def _explain_shape(B: int, K: int, N: int, devices: bool) -> None:
     stored = tune.load(info.name)
     cases = [("float32", p) for p in (None, "ieee", "tf32", "tf32x3", "bf16")] + [(d, None) for d in DTYPES[1:]]
     for dtype, precision in cases:
-        item = {"float64": 8, "float32": 4}.get(dtype, 2)
-        p = Problem(B, K, N, dtype, True, K, K, (K * item) % 16 == 0, 0, 256 * 2**20)
+        p = _contiguous_problem(B, K, N, dtype)
         label = f"{dtype} precision={precision!r}" if dtype == "float32" else f"{dtype} (precision does not apply)"
         try:
             first = planner.candidates(p, precision, "auto", info, False)[0]
@@ -140,10 +145,8 @@ def _tune(args) -> int:
 
 def _drop(tune, B, K, N, dtype, precision):
     from cupy_fused import loader
-    from cupy_fused.backends import Problem
 
-    item = {"float64": 8, "float32": 4}.get(dtype, 2)
-    p = Problem(B, K, N, dtype, True, K, K, (K * item) % 16 == 0, 0, 256 * 2**20)
+    p = _contiguous_problem(B, K, N, dtype)
     tune.load(loader.device_info(0).name).pop(tune.bucket(p, precision, "auto"), None)
 
 

@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass
 
 from . import checks, loader, tune
-from .backends import Candidate, Problem, cublas, fused, small_batch
+from .backends import ITEMSIZE, Candidate, Problem, acc_dtype, cublas, fused, small_batch
 from .plans import default_precision_candidates, precision_line
 from .precision import TABLE
 
@@ -55,7 +55,7 @@ def problem_of(ops, rows: int, k: int, n: int, workspace_bytes: int, save: bool 
     w_copy = not (wo.plain and (k <= 1 or wo.strides[1] == 1) and (n <= 1 or wo.strides[0] >= k))
     ldw = k if (w_copy or n <= 1) else wo.strides[0]
     b_copy = bo is not None and not (bo.plain and (n <= 1 or bo.strides[0] == 1))
-    item = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}[xo.dtype]
+    item = ITEMSIZE[xo.dtype]
     aligned = (x_copy or xo.aligned) and (w_copy or wo.aligned) and (ldx * item) % 16 == 0 and (ldw * item) % 16 == 0
     problem = Problem(
         rows, k, n, xo.dtype, bo is not None, max(ldx, 1), max(ldw, 1), aligned, xo.device_id, workspace_bytes, save
@@ -135,7 +135,7 @@ def choose_linear(
 
 
 def floor_text(rows: int, k: int, n: int, dtype: str, device_id: int) -> str:
-    item = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}[dtype]
+    item = ITEMSIZE[dtype]
     nbytes = item * (rows * k + n * k + n + rows)
     info = loader.device_info(device_id)
     return (
@@ -172,7 +172,7 @@ def linear_runner(adapter, ops, out_shape, rows, k, n, choice: Choice, save: boo
     empty_result = rows == 0
     zero_fill = adapter.zero
     flat = (rows, k)
-    empty_saved = adapter.empty_fn("float64" if xo.dtype == "float64" else "float32", device_id)
+    empty_saved = adapter.empty_fn(acc_dtype(xo.dtype), device_id)
 
     def body(x, w, b, s):
         out = empty(out_shape)
@@ -223,7 +223,7 @@ def sum_runner(adapter, ops, out_shape, rows, n):
     z_copy = not (zo.plain and (n <= 1 or zo.strides[-1] == 1) and ldz is not None)
     ldz = n if (z_copy or rows <= 1) else ldz
     b_copy = bo is not None and not (bo.plain and (n <= 1 or bo.strides[0] == 1))
-    item = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}[zo.dtype]
+    item = ITEMSIZE[zo.dtype]
     vec = (z_copy or zo.aligned) and (ldz * item) % 16 == 0
     kernel = SigmoidSum(max(rows, 1), max(ldz, 1), zo.dtype, zo.dtype, vec, device_id) if rows and n else None
     empty = adapter.empty_fn(zo.dtype, device_id)

@@ -16,6 +16,7 @@ import threading
 from collections import OrderedDict
 
 from . import arrays, checks
+from .backends import acc_dtype
 from .precision import FP32_ACCURATE, TABLE
 from .precision import describe as describe_precision
 
@@ -262,10 +263,6 @@ def _no_stream(op):
         raise TypeError(f"stream applies to GPU arrays only; the arrays are {op.library} arrays on the CPU")
 
     return refuse
-
-
-def acc_dtype(dtype: str) -> str:
-    return "float64" if dtype == "float64" else "float32"
 
 
 def _host_linear_runner(adapter, xo, out_shape, rows, k, n, exe, save):

@@ -42,15 +42,15 @@ class Problem:
 
     @property
     def itemsize(self) -> int:
-        return {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}[self.dtype]
+        return ITEMSIZE[self.dtype]
 
     @property
     def acc_dtype(self) -> str:
-        return "float64" if self.dtype == "float64" else "float32"
+        return acc_dtype(self.dtype)
 
     @property
     def acc_itemsize(self) -> int:
-        return 8 if self.dtype == "float64" else 4
+        return ITEMSIZE[self.acc_dtype]
 
 
 class Executable(Protocol):
@@ -70,6 +70,21 @@ class Candidate:
 
 
 CTYPE = {"float32": "float", "float64": "double", "float16": "__half", "bfloat16": "__nv_bfloat16"}
+ITEMSIZE = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
+
+
+def acc_dtype(dtype: str) -> str:
+    """The dtype a float dtype accumulates in: float64 for float64, float32 for the others."""
+    return "float64" if dtype == "float64" else "float32"
+
+
+def chunk_columns(n: int, column_bytes: int, workspace_bytes: int, multiple_of_8: bool = True) -> int:
+    """Columns of N per chunk when each column of a chunk costs ``column_bytes`` of a ``workspace_bytes`` bound: at
+    least 1, at most n, and with ``multiple_of_8`` a multiple of 8 when it is 8 or more (aligned slices)."""
+    step = max(1, workspace_bytes // column_bytes)
+    if multiple_of_8 and step >= 8:
+        step = step // 8 * 8
+    return min(step, n) if n else 1
 
 
 def cpp_bool(value: bool) -> str:

@@ -8,7 +8,7 @@ matmul descriptors and algorithm are chosen once per plan (backends/cublaslt.py)
 from __future__ import annotations
 
 from ..precision import CUBLAS_COMPUTE_32F, CUBLAS_COMPUTE_64F, TABLE
-from . import Candidate, Problem, round_up
+from . import Candidate, Problem, chunk_columns, round_up
 from .cublaslt import matmul_rows
 from .reduce import SigmoidSum
 
@@ -21,16 +21,10 @@ def compute_type(dtype: str, precision: str) -> int:
     return TABLE[precision].cublas_compute if dtype == "float32" else CUBLAS_COMPUTE_32F
 
 
-def chunk_columns(p: Problem) -> int:
-    """Columns of z per chunk: the workspace bound, a multiple of 8 when 8 or more (aligned bias slices), at most N."""
-    step = max(1, p.workspace_limit // (p.rows * p.acc_itemsize))
-    return min(p.n, step if step < 8 else step // 8 * 8)
-
-
 class TwoPass:
     def __init__(self, p: Problem, precision: str):
         self._p = p
-        step = self._step = chunk_columns(p)
+        step = self._step = chunk_columns(p.n, p.rows * p.acc_itemsize, p.workspace_limit)  # z's (B, chunk) block
         compute = compute_type(p.dtype, precision)
         tail = p.n % step
         align = (16, 16, 16) if p.aligned else (p.itemsize, p.itemsize, 16)  # z: the workspace, 256-byte aligned

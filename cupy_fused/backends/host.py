@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import chunk_columns
+
 
 def compute_dtype(dtype: str):
     return np.float64 if dtype == "float64" else np.float32
@@ -64,11 +66,11 @@ def dsigmoid_into(dst: np.ndarray, z: np.ndarray, bias: np.ndarray | None) -> No
     dst *= 0.25
 
 
-def chunk_columns(rows: int, n: int, k: int, dtype: str, workspace_bytes: int) -> int:
+def host_chunk_columns(rows: int, n: int, k: int, dtype: str, workspace_bytes: int) -> int:
     """Columns per chunk: the z block (and, for half inputs, the chunk's widened weight rows) fit the workspace."""
     item = np.dtype(compute_dtype(dtype)).itemsize
-    per_column = item * (max(rows, 1) + (k if dtype in ("float16", "bfloat16") else 0))
-    return max(1, min(n, workspace_bytes // per_column))
+    column_bytes = item * (max(rows, 1) + (k if dtype in ("float16", "bfloat16") else 0))
+    return chunk_columns(n, column_bytes, workspace_bytes, multiple_of_8=False)
 
 
 class Linear:
@@ -77,7 +79,7 @@ class Linear:
 
     def __init__(self, rows: int, n: int, k: int, dtype: str, workspace_bytes: int):
         self.rows, self.n, self.dtype = rows, n, dtype
-        self.step = chunk_columns(rows, n, k, dtype, workspace_bytes)
+        self.step = host_chunk_columns(rows, n, k, dtype, workspace_bytes)
         self.compute = compute_dtype(dtype)
         self.direct = self.step >= n and dtype in ("float32", "float64")  # one chunk, summed straight into out
 
@@ -119,7 +121,7 @@ class SigmoidSum:
     def __init__(self, rows: int, n: int, dtype: str, workspace_bytes: int):
         self.rows, self.n, self.dtype = rows, n, dtype
         self.compute = compute_dtype(dtype)
-        self.step = max(1, min(n, workspace_bytes // (max(rows, 1) * np.dtype(self.compute).itemsize)))
+        self.step = host_chunk_columns(rows, n, 0, dtype, workspace_bytes)
 
     def run(self, z, b, out) -> None:
         acc = np.zeros(self.rows, np.float64)
