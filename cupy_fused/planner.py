@@ -63,6 +63,15 @@ def problem_of(ops, rows: int, k: int, n: int, workspace_bytes: int, save: bool 
     return problem, (x_copy, w_copy, b_copy)
 
 
+def _each_kernel_once(cands: list[Candidate]) -> list[Candidate]:
+    """The candidates in order, each kernel once (without tensor cores every float32 precision runs the FMA kernel:
+    the tuner would build and time it twice)."""
+    first: dict[str, Candidate] = {}
+    for c in cands:
+        first.setdefault(c.kernel, c)
+    return list(first.values())
+
+
 def candidates(p: Problem, precision: str | None, method: str, info, tuning: bool) -> list[Candidate]:
     """Every way to run the request, the statically preferred one first."""
     if p.k == 0:
@@ -79,7 +88,9 @@ def candidates(p: Problem, precision: str | None, method: str, info, tuning: boo
         p.dtype == "float32"
         and ((precision is None and info.tensor_cores) or (precision == "tf32" and p.rows <= TF32_FUSED_MAX_B))
     )
-    ours = [c for prec in precisions for c in fused.candidates(p, prec, info, tuning)] if fused_ok else []
+    ours = _each_kernel_once(
+        [c for prec in precisions for c in fused.candidates(p, prec, info, tuning)] if fused_ok else []
+    )
     theirs = [c for prec in precisions for c in cublas.candidates(p, prec)] if cublas_ok else []
     if p.dtype == "float32" and precision is None:  # fp32-accurate: tf32x3 on tensor cores, ieee otherwise
         ours.sort(key=lambda c: c.precision != ("tf32x3" if info.tensor_cores else "ieee"))

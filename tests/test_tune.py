@@ -145,6 +145,8 @@ def test_tuning_offers_more_candidates_all_at_least_as_accurate_as_asked():
     assert len(tuned) > len(static) and {c.precision for c in tuned} <= {"ieee", "tf32x3"}
     assert {c.precision for c in planner.candidates(p, "tf32", "auto", H100, True)} <= {"ieee", "tf32"}
     assert len({c.kernel for c in tuned}) == len(tuned)
+    on_old = planner.candidates(problem(512, 1024, 1024), None, "auto", OLD_GPU, True)  # ieee and tf32x3: one kernel
+    assert len({c.kernel for c in on_old}) == len(on_old)
 
 
 def test_split_k_fills_the_gpu_when_tiles_are_few():
