@@ -53,7 +53,19 @@ class Launch:
     """One kernel with a fixed grid (1-D), block and dynamic shared memory. ``params`` lists the kernel's parameters
     in order as (ctypes type, value); a value of None marks a parameter given per call, in order, to ``__call__``."""
 
-    __slots__ = ("name", "_function", "_grid", "_block", "_smem", "_array", "_slots", "_values", "_lock", "_device")
+    __slots__ = (
+        "name",
+        "_function",
+        "_grid",
+        "_block",
+        "_smem",
+        "_array",
+        "_slots",
+        "_values",
+        "_lock",
+        "_device",
+        "_driver_launch",
+    )
 
     def __init__(self, function, name: str, grid: int, block: int, smem: int, params, device_id: int):
         if grid >= 2**31:
@@ -66,13 +78,14 @@ class Launch:
         self._array = (ctypes.c_void_p * len(self._values))(*[ctypes.addressof(v) for v in self._values])
         self._lock = threading.Lock()
         self._device = device_id
+        self._driver_launch = _cuda().cuLaunchKernel
         if smem > 48 * 1024:
             from cupy.cuda import driver
 
             driver.funcSetAttribute(function.ptr, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem)
 
     def __call__(self, stream: int, *values) -> None:
-        launch = _cuda().cuLaunchKernel
+        launch = self._driver_launch
         with self._lock:
             for slot, value in zip(self._slots, values):
                 slot.value = value
