@@ -38,6 +38,31 @@ def rel_err(out, ref) -> float:
 GPU_EPS = {"float64": 1e-13, "float32": 1e-6, "float16": 1e-3, "bfloat16": 4e-3}
 
 
+def torch_expression(x, w, b):
+    """The expression we replace, as torch computes it under torch's current settings."""
+    import torch
+
+    return torch.sum(torch.sigmoid(torch.nn.functional.linear(x, w, b)), dim=-1, keepdim=True)
+
+
+def torch_inputs(rng, batch, k, n, dtype, bias=True, device="cpu"):
+    """make_inputs as torch tensors ((x, w, b), then grad_out of shape batch + (1,) drawn after them)."""
+    import torch
+
+    x, w, b = (
+        None if a is None else torch.from_numpy(a).to(device, dtype) for a in make_inputs(rng, batch, k, n, bias)
+    )
+    g = torch.from_numpy(rng.standard_normal(tuple(batch) + (1,))).to(device, dtype)
+    return (x, w, b), g
+
+
+def grads(fn, tensors, grad_out):
+    """Gradients of sum(grad_out * fn(*tensors)) with respect to every tensor that is not None."""
+    leaves = [None if t is None else t.detach().clone().requires_grad_(True) for t in tensors]
+    (fn(*leaves) * grad_out).sum().backward()
+    return [None if t is None else t.grad for t in leaves]
+
+
 def torch_linear(x, w, b, precision=None):
     """torch's z = x @ W.T + b at a precision: TF32 matmuls for "tf32", bfloat16 operands for "bf16", strict
     otherwise (torch's flags are put back as they were)."""

@@ -4,7 +4,7 @@ torch.compile(fullgraph=True) on CUDA, streams, and the plain-array layer on cup
 
 import numpy as np
 import pytest
-from helpers import make_inputs, rel_err
+from helpers import grads, make_inputs, rel_err, torch_expression, torch_inputs
 
 pytestmark = pytest.mark.gpu
 cp = pytest.importorskip("cupy")
@@ -29,10 +29,6 @@ CASES = [
 ]
 
 
-def torch_model(x, w, b):
-    return torch.sum(torch.sigmoid(torch.nn.functional.linear(x, w, b)), dim=-1, keepdim=True)
-
-
 class cuda_matmul:
     """torch's fp32 matmul precision for a block ("ieee" or "tf32"), put back exactly as it was afterwards."""
 
@@ -51,18 +47,8 @@ class cuda_matmul:
             m.fp32_precision = self.saved[1]
 
 
-def grads(fn, tensors, grad_out):
-    leaves = [None if t is None else t.detach().clone().requires_grad_(True) for t in tensors]
-    (fn(*leaves) * grad_out).sum().backward()
-    return [None if t is None else t.grad for t in leaves]
-
-
 def cuda_inputs(rng, batch, k, n, dtype, bias=True):
-    x, w, b = (
-        None if a is None else torch.from_numpy(a).to("cuda", dtype) for a in make_inputs(rng, batch, k, n, bias)
-    )
-    g = torch.from_numpy(rng.standard_normal(tuple(batch) + (1,))).to("cuda", dtype)
-    return (x, w, b), g
+    return torch_inputs(rng, batch, k, n, dtype, bias, "cuda")
 
 
 def as_numpy(t):
@@ -73,9 +59,9 @@ def as_numpy(t):
 @pytest.mark.parametrize("batch,k,n", SHAPES)
 def test_cuda_gradients_within_budget(rng, batch, k, n, dtype, precision):
     tensors, g = cuda_inputs(rng, batch, k, n, dtype)
-    ref = grads(torch_model, [t.double() for t in tensors], g.double())
+    ref = grads(torch_expression, [t.double() for t in tensors], g.double())
     with cuda_matmul("tf32" if precision == "tf32" else "ieee"):
-        peer = grads(torch_model, tensors, g)  # torch autograd at the same dtype and precision
+        peer = grads(torch_expression, tensors, g)  # torch autograd at the same dtype and precision
     ours = grads(lambda *t: cft.linear_sigmoid_sum(*t, precision=precision), tensors, g)
     for name, o, p, r, t in zip(("x", "weight", "bias"), ours, peer, ref, tensors):
         assert o.dtype == dtype and o.shape == t.shape and o.device == t.device, name
@@ -86,7 +72,7 @@ def test_cuda_gradients_within_budget(rng, batch, k, n, dtype, precision):
 @pytest.mark.parametrize("setting", ["legacy", "new"])
 def test_ieee_backward_stays_strict_when_torch_allows_tf32(rng, setting):
     tensors, g = cuda_inputs(rng, (64,), 4096, 256, torch.float32)
-    ref = grads(torch_model, [t.double() for t in tensors], g.double())
+    ref = grads(torch_expression, [t.double() for t in tensors], g.double())
     m = torch.backends.cuda.matmul
     saved = (m.allow_tf32, getattr(m, "fp32_precision", None))
     if setting == "new" and saved[1] is None:
@@ -98,7 +84,7 @@ def test_ieee_backward_stays_strict_when_torch_allows_tf32(rng, setting):
             m.fp32_precision = "tf32"
         strict = grads(lambda *t: cft.linear_sigmoid_sum(*t, precision="ieee"), tensors, g)
         fast = grads(lambda *t: cft.linear_sigmoid_sum(*t, precision="tf32"), tensors, g)
-        tf32_peer = grads(torch_model, tensors, g)  # torch itself under the user's TF32 setting
+        tf32_peer = grads(torch_expression, tensors, g)  # torch itself under the user's TF32 setting
         if setting == "legacy":
             assert m.allow_tf32 is True
         else:
@@ -133,14 +119,14 @@ def test_backward_memory_stays_bounded():
     grad_bytes = 4 * (batch * k + n * k + n)
     assert peak <= grad_bytes + 2 * workspace + 40 * 2**20, (peak, grad_bytes)
     assert peak < batch * n * 4 / 8, (peak, grad_bytes)
-    ref = grads(torch_model, (x[:64].double(), w.double(), b.double()), g[:64].double())
+    ref = grads(torch_expression, (x[:64].double(), w.double(), b.double()), g[:64].double())
     assert rel_err(as_numpy(x.grad[:64]), as_numpy(ref[0])) < 1e-5
 
 
 def test_forward_and_backward_follow_torchs_current_stream(rng):
     tensors, g = cuda_inputs(rng, (256,), 512, 384, torch.float32)
     x, w, b = (t.requires_grad_(True) for t in tensors)
-    ref = grads(torch_model, (x.double(), w.double(), b.double()), g.double())
+    ref = grads(torch_expression, (x.double(), w.double(), b.double()), g.double())
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
@@ -177,7 +163,7 @@ def test_module_on_cuda_loads_nn_linear(rng, method):
     ours = cft.LinearSigmoidSum(300, 70, device="cuda", method=method)
     ours.load_state_dict(lin.state_dict())
     x = torch.randn(33, 300, device="cuda", requires_grad=True)
-    torch.testing.assert_close(ours(x), torch_model(x, lin.weight, lin.bias).detach(), rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(ours(x), torch_expression(x, lin.weight, lin.bias).detach(), rtol=1e-5, atol=1e-4)
     ours(x).sum().backward()
     assert x.grad.shape == x.shape and ours.weight.grad.shape == (70, 300) and ours.bias.grad.shape == (70,)
 
@@ -225,7 +211,7 @@ def test_array_layer_moves_between_devices_and_loads_cuda_tensors(rng):
     lin = torch.nn.Linear(20, 10, device="cuda")
     layer.load_state_dict(lin.state_dict())
     x = rng.standard_normal((5, 20)).astype(np.float32)
-    expected = torch_model(torch.from_numpy(x).cuda(), lin.weight, lin.bias).detach().cpu().numpy()
+    expected = torch_expression(torch.from_numpy(x).cuda(), lin.weight, lin.bias).detach().cpu().numpy()
     np.testing.assert_allclose(cp.asnumpy(layer(cp.asarray(x))), expected, rtol=1e-5)
     layer.to("cpu")
     assert isinstance(layer.weight, np.ndarray)
@@ -247,11 +233,11 @@ def test_array_layer_moves_between_devices_and_loads_cuda_tensors(rng):
 @pytest.mark.parametrize("batch,k,n", [((5,), 300, 1001), ((300,), 257, 513)])
 def test_saved_and_recomputed_backward_agree_on_cuda(rng, dtype, precision, batch, k, n):
     tensors, g = cuda_inputs(rng, batch, k, n, dtype)
-    ref = grads(torch_model, [t.double() for t in tensors], g.double())
+    ref = grads(torch_expression, [t.double() for t in tensors], g.double())
     saved = grads(lambda *t: cft.linear_sigmoid_sum(*t, precision=precision), tensors, g)
     recomputed = grads(lambda *t: cft.linear_sigmoid_sum(*t, precision=precision, save_bytes=0), tensors, g)
     with cuda_matmul("tf32" if precision == "tf32" else "ieee"):
-        peer = grads(torch_model, tensors, g)
+        peer = grads(torch_expression, tensors, g)
     for name, s, r, p, e in zip(("x", "weight", "bias"), saved, recomputed, peer, ref):
         budget = 2 * rel_err(as_numpy(p), as_numpy(e)) + EPS[dtype]
         assert rel_err(as_numpy(s), as_numpy(e)) <= budget, name

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from helpers import linear_sigmoid_sum as ref_lss
 from helpers import make_inputs, rel_err
+from helpers import sigmoid_sum as ref_ss
 
 import cupy_fused
 from cupy_fused import plans
@@ -136,6 +137,9 @@ def test_memmaps_subclasses_and_numpy_integer_workspaces_are_accepted(good, tmp_
 
 def test_sigmoid_sum_plans(rng):
     z = rng.standard_normal((5, 7)).astype(np.float32)
-    assert np.array_equal(cupy_fused.sigmoid_sum(z), cupy_fused.sigmoid_sum(z))
+    fresh = cupy_fused.sigmoid_sum(z)
+    assert rel_err(fresh, ref_ss(z, None)) <= 1e-6
+    cupy_fused.clear_plans()
+    assert np.array_equal(cupy_fused.sigmoid_sum(z), fresh)  # a plan made again gives the same bits
     with pytest.raises(TypeError, match="keepdims must be True or False"):
         cupy_fused.sigmoid_sum(z, keepdims=0)

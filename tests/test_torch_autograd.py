@@ -7,7 +7,8 @@ import math
 from pathlib import Path
 
 import pytest
-from helpers import make_inputs, rel_err
+from helpers import grads, rel_err, torch_expression
+from helpers import torch_inputs as inputs
 
 torch = pytest.importorskip("torch")
 cft = pytest.importorskip("cupy_fused.torch")
@@ -16,23 +17,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # err(ours, float64) <= 2 * err(torch autograd at the same dtype, float64) + EPS[dtype], per gradient
 EPS = {torch.float64: 1e-13, torch.float32: 1e-6, torch.float16: 1e-3, torch.bfloat16: 1e-2}
 SHAPES = [((1,), 1, 1), ((3,), 5, 7), ((257,), 100, 41), ((2, 3), 17, 9)]
-
-
-def torch_model(x, w, b):
-    return torch.sum(torch.sigmoid(torch.nn.functional.linear(x, w, b)), dim=-1, keepdim=True)
-
-
-def grads(fn, tensors, grad_out):
-    """Gradients of sum(grad_out * fn(*tensors)) with respect to every tensor that is not None."""
-    leaves = [None if t is None else t.detach().clone().requires_grad_(True) for t in tensors]
-    (fn(*leaves) * grad_out).sum().backward()
-    return [None if t is None else t.grad for t in leaves]
-
-
-def inputs(rng, batch, k, n, dtype, bias=True):
-    x, w, b = (None if a is None else torch.from_numpy(a).to(dtype) for a in make_inputs(rng, batch, k, n, bias))
-    g = torch.from_numpy(rng.standard_normal(tuple(batch) + (1,))).to(dtype)
-    return (x, w, b), g
 
 
 # ------------------------------------------------------------------------------------------------------- gradients
@@ -55,8 +39,8 @@ def test_gradcheck_float64(rng, bias, batch, workspace):
 @pytest.mark.parametrize("batch,k,n", SHAPES)
 def test_gradients_within_error_budget(rng, dtype, batch, k, n):
     tensors, g = inputs(rng, batch, k, n, dtype)
-    ref = grads(torch_model, [t.double() for t in tensors], g.double())  # exact for the rounded inputs
-    peer = grads(torch_model, tensors, g)
+    ref = grads(torch_expression, [t.double() for t in tensors], g.double())  # exact for the rounded inputs
+    peer = grads(torch_expression, tensors, g)
     ours = grads(cft.linear_sigmoid_sum, tensors, g)
     for name, o, p, r, t in zip(("x", "weight", "bias"), ours, peer, ref, tensors):
         assert o.dtype == dtype and o.shape == t.shape, name
@@ -129,7 +113,7 @@ def test_non_contiguous_inputs_and_expanded_grad(rng):
     (x, w, b), _ = inputs(rng, (9,), 12, 10, torch.float64)
     x_view, w_view = torch.cat([x, x], 1)[:, ::2], w.T.contiguous().T
     ours = grads(lambda *t: cft.linear_sigmoid_sum(*t).sum(), (x_view, w_view, b), 1.0)  # grad is expanded
-    ref = grads(lambda *t: torch_model(*t).sum(), (x_view, w_view, b), 1.0)
+    ref = grads(lambda *t: torch_expression(*t).sum(), (x_view, w_view, b), 1.0)
     for o, r in zip(ours, ref):
         torch.testing.assert_close(o, r, rtol=1e-12, atol=1e-14)
 
@@ -153,7 +137,7 @@ def test_backward_reads_and_changes_no_global_setting(rng):
         pytest.skip("this torch has no fp32_precision API")
     saved = mkldnn.fp32_precision
     (x, w, b), g = inputs(rng, (33,), 40, 30, torch.float32)
-    ref = grads(torch_model, [t.double() for t in (x, w, b)], g.double())
+    ref = grads(torch_expression, [t.double() for t in (x, w, b)], g.double())
     try:
         mkldnn.fp32_precision = "bf16"  # torch's own CPU matmuls would now round to bfloat16
         before = _matmul_settings()
@@ -232,9 +216,9 @@ def test_torch_compile_without_bias_and_precision_argument(rng):
 
     out = fn(x, w)
     (out * g).sum().backward()
-    expected = grads(lambda x, w: torch_model(x, w, None) * 2, (x, w), g)[0]
+    expected = grads(lambda x, w: torch_expression(x, w, None) * 2, (x, w), g)[0]
     torch.testing.assert_close(x.grad, expected)
-    torch.testing.assert_close(out, torch_model(x, w, None) * 2)
+    torch.testing.assert_close(out, torch_expression(x, w, None) * 2)
 
 
 # ---------------------------------------------------------------------------------------------------- validation
@@ -281,7 +265,7 @@ def test_module_matches_nn_linear_init_and_state_dict():
     other = cft.LinearSigmoidSum(300, 40)
     other.load_state_dict(lin.state_dict())
     x = torch.randn(6, 2, 300)
-    torch.testing.assert_close(other(x), torch_model(x, lin.weight, lin.bias).detach())
+    torch.testing.assert_close(other(x), torch_expression(x, lin.weight, lin.bias).detach())
     assert other(x).shape == (6, 2, 1)
     lin.load_state_dict(ours.state_dict())  # and back
 
@@ -303,7 +287,7 @@ def test_module_trains():
     torch.manual_seed(0)
     m = cft.LinearSigmoidSum(8, 16)
     x = torch.randn(64, 8)
-    target = torch_model(x, torch.randn(16, 8), torch.randn(16))
+    target = torch_expression(x, torch.randn(16, 8), torch.randn(16))
     opt = torch.optim.SGD(m.parameters(), lr=0.05)
     losses = []
     for _ in range(30):
