@@ -14,8 +14,13 @@ with e = exp(-|z|) (accurate for every z). Half inputs are computed in float32 (
 gradients cast at the end. Only the gradients asked for are computed; the saved s' is only read.
 
 Precision of the GEMMs, chosen per call with no global state read or changed: the forward precision's row of
-precision.TABLE ("ieee" strict fp32 for the default, "ieee" and "tf32x3"; TF32 for "tf32"; bf16-rounded operands
-for "bf16"), through cuBLASLt on the GPU; the NumPy backend is always strict.
+precision.TABLE. "tf32x3" for the fp32-accurate default and "tf32x3": float32 grad_W = gz.T @ x, and grad_x = gz @ W
+from X3_GRAD_X_ROWS rows up, run on our wgmma tile GEMM (backends/fused.py: X3Gemm; sm_90a) over K-major copies the
+backward makes (x.T once, gz.T and W.T per chunk), everything else through strict fp32 cuBLASLt (also the whole
+backward on other GPUs and for half inputs). Below X3_GRAD_X_ROWS rows grad_x stays strict: copying W.T would
+cost more than the tensor cores save. "ieee": strict fp32; "tf32": TF32; "bf16": bf16-rounded operands, all through
+cuBLASLt. cuBLAS's own TF32 GEMM on stacked hi / lo operands was measured and refused: its tensor-core accumulation
+made the error 6.7x strict fp32's (benchmarks/NOTES.md). The NumPy backend is always strict.
 """
 
 from __future__ import annotations
@@ -31,12 +36,13 @@ from .plans import CACHE, DEFAULT_WORKSPACE_BYTES, linear_key, resolve_linear
 from .precision import TABLE
 
 HALF = ("float16", "bfloat16")
+X3_GRAD_X_ROWS = 512  # from here grad_x runs in tf32x3 on a copy of W.T (below, the copy costs more than it saves)
 
 
 def backward_precision(precision: str | None) -> str:
     """The precision of the backward GEMMs for a forward ``precision``: the table's backward column (None, the
-    fp32-accurate default: strict fp32)."""
-    return "ieee" if precision is None else TABLE[precision].backward
+    fp32-accurate default, as "tf32x3")."""
+    return TABLE["tf32x3" if precision is None else precision].backward
 
 
 def chunk_columns(rows: int, n: int, k: int, itemsize: int, half: bool, workspace_bytes: int) -> int:
@@ -219,9 +225,9 @@ def _host_runner(adapter, xo, rows, k, n, need_x, need_w, need_b, workspace_byte
 
 
 class _GpuBackward:
-    """The chunked backward on raw device addresses: cuBLASLt GEMMs (compute type per plan) and the kernels of
-    kernels/backward.cu, everything queued on the caller's stream, workspace from the caller's allocator. With
-    ``from_saved`` the chunk's gz comes from the saved s' (no z GEMM)."""
+    """The chunked backward on raw device addresses: cuBLASLt GEMMs (compute type per plan), our tf32x3 GEMMs
+    (``x3``) and the kernels of kernels/backward.cu, everything queued on the caller's stream, workspace from the
+    caller's allocator. With ``from_saved`` the chunk's gz comes from the saved s' (no z GEMM)."""
 
     def __init__(
         self, rows, k, n, dtype, ldx, ldw, aligned, g_stride, need, precision, workspace_limit, device_id, from_saved
@@ -229,6 +235,7 @@ class _GpuBackward:
         from . import loader
         from .backends.cublas import compute_type
         from .backends.cublaslt import Gemm, matmul_rows
+        from .backends.fused import X3Gemm
         from .backends.launch import I64, U64, Launch
 
         self.rows, self.k, self.n, self.dtype, self.need, self.from_saved = rows, k, n, dtype, need, from_saved
@@ -239,8 +246,24 @@ class _GpuBackward:
         self.ldw = k if half else ldw
         self.ldw_caller = ldw
         self.ldx_caller = ldx
-        step = self.step = chunk_columns(rows, n, k, self.acc_item, half, workspace_limit)
-        compute = compute_type("float32" if half else dtype, precision)
+        rows4 = round_up(rows, 4)  # row stride of the K-major copies x.T and gz.T (16-byte aligned rows)
+        x3 = precision == "tf32x3" and dtype == "float32" and k > 0 and loader.device_info(device_id).arch == "sm_90a"
+        x3_w, x3_x = x3 and need[1], x3 and need[0] and rows >= X3_GRAD_X_ROWS
+        xt_bytes = 4 * k * rows4 if x3_w else 0
+        step = chunk_columns(rows, n, k, self.acc_item, half, workspace_limit)
+        if (x3_w or x3_x) and xt_bytes <= workspace_limit // 2:
+            # a chunk's columns cost z, gz.T and W.T; x.T is paid once. Row strides of z and W.T: multiples of 4.
+            x3_step = backends.chunk_columns(
+                n, 4 * (rows + (rows4 if x3_w else 0) + (k if x3_x else 0)), workspace_limit - xt_bytes
+            )
+            if x3_step % 4 == 0:
+                step = x3_step
+            else:
+                x3_w = x3_x = False
+        else:
+            x3_w = x3_x = False
+        self.step, self.x3_w, self.x3_x = step, x3_w, x3_x
+        compute = compute_type("float32" if half else dtype, "ieee" if precision == "tf32x3" else precision)
         ab = acc if half else dtype
         widths = sorted({step, n % step} - {0})
         # address alignment (bytes) of what the GEMMs read and write: x and W (or their float32 copies), z and the
@@ -249,18 +272,33 @@ class _GpuBackward:
         gw_al = 16 if (half or (step * k * self.item) % 16 == 0) else self.item
         gb_al = 16 if (half or (step * self.item) % 16 == 0) else self.item
         strict = compute_type("float32" if half else dtype, "ieee")  # grad_b: a sum, always in full precision
+
+        def grad_x_gemm(width):  # grad_x (rows x k) += gz (rows x width) . W chunk (width x k)
+            if x3_x:  # as gz . (W.T (k x width)).T
+                return X3Gemm(rows, k, width, step, step, k, device_id)
+            if need[0] and k:
+                return Gemm(
+                    k, rows, width, ab, acc, compute, False, False, self.ldw, step, k, device_id, (w_al, 16, 16)
+                )
+            return None
+
+        def grad_w_gemm(width):  # grad_W chunk (width x k) = gz.T (width x rows) . x (rows x k)
+            if x3_w:  # as gz.T . (x.T (k x rows)).T
+                return X3Gemm(width, k, rows, rows4, rows4, k, device_id)
+            if need[1] and k:
+                return Gemm(
+                    k, width, rows, ab, acc, compute, False, True, self.ldx, step, k, device_id, (x_al, 16, gw_al)
+                )
+            return None
+
         self.gemms = {}
         for width in widths:
             self.gemms[width] = (
                 matmul_rows(rows, width, k, ab, acc, compute, self.ldx, self.ldw, step, device_id, (x_al, w_al, 16))
                 if k and not from_saved
                 else None,
-                Gemm(k, rows, width, ab, acc, compute, False, False, self.ldw, step, k, device_id, (w_al, 16, 16))
-                if need[0] and k
-                else None,
-                Gemm(k, width, rows, ab, acc, compute, False, True, self.ldx, step, k, device_id, (x_al, 16, gw_al))
-                if need[1] and k
-                else None,
+                grad_x_gemm(width),
+                grad_w_gemm(width),
                 # grad_b (width) = gz.T (width x rows, stored as gz) . ones (rows)
                 Gemm(width, 1, rows, acc, acc, strict, False, False, step, rows, width, device_id, (16, 16, gb_al))
                 if need[2]
@@ -276,6 +314,11 @@ class _GpuBackward:
                 ("gb32", step * 4),
                 ("gx32", rows * k * 4),
             ]
+        if x3_w:
+            sections += [("xT", k * rows4 * 4), ("gzT", step * rows4 * 4)]
+        if x3_x:
+            sections.append(("wT", k * step * 4))
+        self.rows4 = rows4
         sections.append(("lt", lt))
         self.offsets, total = {}, 0
         for name, size in sections:
@@ -306,6 +349,7 @@ class _GpuBackward:
             ],
         )
         self.ones = launch(f"bw::ones<{a}>", blocks, [(U64, None), (I64, rows)])
+        self.transpose = launch("bw::transpose<float>", blocks, [(U64, None), (I64, None)] * 2 + [(I64, None)] * 2)
         self.g_stride = g_stride
 
     def run(self, x, w, b, g, saved, grad_x, grad_w, grad_b, ws, stream):
@@ -324,6 +368,8 @@ class _GpuBackward:
             x_in = x32
         else:
             x_in = x
+        if self.x3_w:
+            self.transpose(stream, x_in, self.ldx, ws + off["xT"], self.rows4, rows, k)
         for start in range(0, n, step):
             width = min(step, n - start)
             z_gemm, gx_gemm, gw_gemm, gb_gemm = self.gemms[width]
@@ -345,9 +391,15 @@ class _GpuBackward:
                 gb_gemm.run(z, ones, gb32 if half else grad_b + start * item, lt, stream)
                 if half:
                     self.from_acc(stream, gb32, width, grad_b + start * item, width, 1, width)
-            if gx_gemm is not None:
+            if self.x3_x:
+                self.transpose(stream, w_in, self.ldw, ws + off["wT"], step, width, k)
+                gx_gemm.run(z, ws + off["wT"], grad_x, lt, stream, accumulate=start > 0)
+            elif gx_gemm is not None:
                 gx_gemm.run(w_in, z, gx32 if half else grad_x, lt, stream, accumulate=start > 0)
-            if gw_gemm is not None:
+            if self.x3_w:
+                self.transpose(stream, z, step, ws + off["gzT"], self.rows4, rows, width)
+                gw_gemm.run(ws + off["gzT"], ws + off["xT"], grad_w + start * k * item, lt, stream)
+            elif gw_gemm is not None:
                 if half:
                     gw_gemm.run(x_in, z, gw32, lt, stream)
                     self.from_acc(stream, gw32, k, grad_w + start * k * item, k, width, k)
@@ -447,4 +499,4 @@ def instances() -> list[str]:
             f"bw::sigmoid_grad<{a}, {t}, false>",
             f"bw::sigmoid_grad<{a}, {t}, true>",
         ]
-    return list(dict.fromkeys(names))
+    return list(dict.fromkeys(names + ["bw::transpose<float>"]))

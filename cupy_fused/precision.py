@@ -2,9 +2,9 @@
 
 A precision says how the products of a float32 call are computed on the GPU. Every row names what runs it:
 ``cublas_compute`` is the cuBLAS(Lt) compute type (None: cuBLAS has no such mode; our tile kernels implement every
-row, backends/fused.py), ``backward`` the precision of the two gradient GEMMs of a training step (cuBLAS's: strict
-fp32 for the fp32-accurate rows). Half inputs always accumulate in float32, float64 in float64,
-and the NumPy backend is always strict: the precision applies to float32 GPU calls only.
+row, backends/fused.py), ``backward`` the precision of the two gradient GEMMs of a training step (backward.py:
+"tf32x3" runs on our wgmma GEMM where it can, strict fp32 cuBLAS elsewhere). Half inputs always accumulate in
+float32, float64 in float64, and the NumPy backend is always strict: the precision applies to float32 GPU calls only.
 
 ``precision=None`` (the default) asks for the fastest fp32-accurate way, chosen per shape by the planner among the
 rows marked ``fp32_accurate``: "ieee" (exact fp32 FMA: CUDA cores at small batch, cuBLAS) and "tf32x3" (three TF32
@@ -48,7 +48,7 @@ TABLE: dict[str, Precision] = {
             "tf32x3",
             True,
             None,
-            "ieee",
+            "tf32x3",
             "each operand split into TF32 hi + lo, three tensor-core products, each k tile added in fp32; "
             "error within 2x of strict fp32's",
         ),

@@ -1,6 +1,11 @@
-// Fused out[b] = sum_n sigmoid(x[b] . W[n] + bias[n]) on Hopper tensor cores: warp-specialised wgmma (sm_90a).
+// Hopper tensor-core tiles (sm_90a): one warp-specialised wgmma main loop, two epilogues.
 //
-// fused::wgmma_tile<X3, BN, STAGES, SAVE>: 384 threads = one producer warpgroup + two consumer warpgroups (64 rows each,
+// fused::wgmma_tile<X3, BN, STAGES, SAVE>: fused out[b] = sum_n sigmoid(x[b] . W[n] + bias[n]).
+// fused::wgmma_gemm<BN, STAGES>: c (M x N, row stride ldc) = a . b^T (+ c when accumulate), a (M x K) and b (N x K)
+//   row-major, in tf32x3: the fp32-accurate GEMMs of the backward (cupy_fused/backward.py), on copies it made
+//   K-major (16-byte aligned rows).
+//
+// The main loop (mainloop<X3, BN, STAGES>): 384 threads = one producer warpgroup + two consumer warpgroups (64 rows each,
 // BM = 128), a STAGES-deep ring of 32-wide k tiles guarded by mbarriers (full[s]: 128 producer arrivals, empty[s]:
 // 256 consumer arrivals). Loads never wait on the math:
 //   producer: for tile j: wait empty (the consumers retired tile j - STAGES), issue the 16-byte cp.async copies
@@ -13,8 +18,9 @@
 // set of tiles per stage), 3 wgmmas per k8 step (lo*hi, hi*lo, hi*hi) into a per-k-tile accumulator that starts
 // from zero (scale-d = 0) and is added to the running sums with an fp32 add after it retires: two alternating
 // per-tile accumulators would not fit in 168 registers. Registers: 168 per thread (setmaxnreg made ptxas spill the
-// producer's copy addresses). The epilogue (split-K, bias, sigmoid, row sums, the hand-over to out) is the shared
-// one (epilogue.cuh), run by the consumer warpgroups alone (named barrier 1 of 256 threads): the producer has left.
+// producer's copy addresses). The epilogues run on the consumer warpgroups alone (named barrier 1 of 256 threads):
+// the producer has left. wgmma_tile's is the shared one (epilogue.cuh: split-K, bias, sigmoid, row sums, the
+// hand-over to out); wgmma_gemm's is split-K (epilogue.cuh) and a store.
 // Needs 16-byte aligned x and W rows (the launcher checks). Compiled to a trap on targets without wgmma.
 #include "common.cuh"
 #include "epilogue.cuh"
@@ -22,13 +28,13 @@
 
 namespace fused {
 
-template <bool X3, int BN, int STAGES, bool SAVE>
-__global__ void __launch_bounds__(384, 1)
-wgmma_tile(const float* __restrict__ x, long long ldx, const float* __restrict__ w, long long ldw,
-           const float* __restrict__ bias, unsigned char* __restrict__ workspace, float* __restrict__ out,
-           float* __restrict__ saved, int B,
-           int N, int K, int splits, long long k_split, int group_m, unsigned long long epoch) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// The BM x BN tile at rows m0 of x and n0 of W over k tiles [kt0, kt0 + KT): false for the producer warpgroup (its
+// part is done), true for the consumers with the tile in acc (layout: see wgmma_tile's epilogue).
+template <bool X3, int BN, int STAGES>
+__device__ __forceinline__ bool mainloop(const float* __restrict__ x, long long ldx, const float* __restrict__ w,
+                                         long long ldw, int B, int N, int K, int m0, int n0, int kt0, int KT,
+                                         unsigned char* smem_raw, float (&acc)[BN / 2]) {
     using namespace ptx;
     constexpr int BM = 128, BK = 32, EPC = 4, CPR = 8, RPP = 128 / CPR;  // producer: 16 rows per pass
     constexpr int A_BYTES = BM * 128, B_BYTES = BN * 128, HI_BYTES = A_BYTES + B_BYTES;
@@ -38,20 +44,12 @@ wgmma_tile(const float* __restrict__ x, long long ldx, const float* __restrict__
     static_assert(BN == 128 || BN == 256, "BN");
     static_assert(LAG >= 1, "STAGES >= 3");
 
-    extern __shared__ __align__(128) unsigned char smem_raw[];
-    __shared__ float red[BM];
     const unsigned raw_addr = smem_u32(smem_raw);
     const unsigned base_addr = (raw_addr + 1023u) & ~1023u;  // the launcher adds 1 KiB (+ 256 B of barriers)
     unsigned char* smem = smem_raw + (base_addr - raw_addr);
     const unsigned bar_addr = base_addr + STAGES * STAGE_BYTES;  // full[s] at +8s, empty[s] at +8(STAGES + s)
 
-    const epi::Tile tile = epi::tile_of(B, N, BM, BN, splits, group_m);
-    const epi::Workspace<float> ws = epi::workspace_of<float>(workspace, tile, B, splits);
-    const int m0 = tile.tm * BM, n0 = tile.tn * BN;
     const int tid = threadIdx.x, warp = tid >> 5, wg = warp >> 2;
-    const long long kb = (long long)tile.s * k_split;  // k_split is a multiple of BK
-    const int kt0 = (int)(kb / BK), kt1 = (int)min((long long)(K + BK - 1) / BK, (kb + k_split) / BK);
-    const int KT = kt1 - kt0;  // this split's k tiles
 
     if (tid == 0) {
 #pragma unroll
@@ -116,14 +114,11 @@ wgmma_tile(const float* __restrict__ x, long long ldx, const float* __restrict__
             }
         }
         cp_async_wait<0>();
-        return;
+        return false;
     }
 
     // ---------------- consumer warpgroups ----------------
-    const int cwg = wg - 1, wq = warp & 3, ct = tid - 128;
-    const int lane = tid & 31, g = lane >> 2, t = lane & 3;
-    const cf::NamedSync<1, 256> sync;
-    float acc[NACC];
+    const int cwg = wg - 1;
 #pragma unroll
     for (int i = 0; i < NACC; ++i) acc[i] = 0.0f;
 
@@ -169,6 +164,51 @@ wgmma_tile(const float* __restrict__ x, long long ldx, const float* __restrict__
             }
         }
     }
+    return true;
+}
+#endif
+
+// This block's tile, its split's k tiles and the split-K workspace (k_split: a multiple of the k tile, 32).
+struct Block {
+    epi::Tile tile;
+    epi::Workspace<float> ws;
+    int m0, n0, kt0, KT;
+};
+
+template <int BN>
+__device__ __forceinline__ Block block_of(unsigned char* workspace, int M, int N, int K, int splits,
+                                          long long k_split, int group_m) {
+    constexpr int BM = 128, BK = 32;
+    Block b;
+    b.tile = epi::tile_of(M, N, BM, BN, splits, group_m);
+    b.ws = epi::workspace_of<float>(workspace, b.tile, M, splits);
+    b.m0 = b.tile.tm * BM;
+    b.n0 = b.tile.tn * BN;
+    const long long kb = (long long)b.tile.s * k_split;
+    b.kt0 = (int)(kb / BK);
+    b.KT = (int)min((long long)(K + BK - 1) / BK, (kb + k_split) / BK) - b.kt0;
+    return b;
+}
+
+template <bool X3, int BN, int STAGES, bool SAVE>
+__global__ void __launch_bounds__(384, 1)
+wgmma_tile(const float* __restrict__ x, long long ldx, const float* __restrict__ w, long long ldw,
+           const float* __restrict__ bias, unsigned char* __restrict__ workspace, float* __restrict__ out,
+           float* __restrict__ saved, int B,
+           int N, int K, int splits, long long k_split, int group_m, unsigned long long epoch) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    constexpr int BM = 128, NACC = BN / 2;
+    extern __shared__ __align__(128) unsigned char smem_raw[];
+    __shared__ float red[BM];
+    const Block blk = block_of<BN>(workspace, B, N, K, splits, k_split, group_m);
+    const epi::Tile& tile = blk.tile;
+    const epi::Workspace<float>& ws = blk.ws;
+    const int m0 = blk.m0, n0 = blk.n0;
+    float acc[NACC];
+    if (!mainloop<X3, BN, STAGES>(x, ldx, w, ldw, B, N, K, m0, n0, blk.kt0, blk.KT, smem_raw, acc)) return;
+    const int tid = threadIdx.x, warp = tid >> 5, cwg = (warp >> 2) - 1, wq = warp & 3, ct = tid - 128;
+    const int lane = tid & 31, g = lane >> 2, t = lane & 3;
+    const cf::NamedSync<1, 256> sync;
 
     if (!epi::split_exchange<float, NACC>(acc, ws, tile, splits, ct, 256, epoch, sync)) return;
 
@@ -197,6 +237,53 @@ wgmma_tile(const float* __restrict__ x, long long ldx, const float* __restrict__
     sync();
     epi::finish_rows<float, float>(tile, ws, m0, BM, B, splits, out, [&](int r) { return red[r]; }, ct, 256, epoch,
                                    sync);
+#else
+    __trap();
+#endif
+}
+
+template <int BN, int STAGES>
+__global__ void __launch_bounds__(384, 1)
+wgmma_gemm(const float* __restrict__ a, long long lda, const float* __restrict__ b, long long ldb,
+           unsigned char* __restrict__ workspace, float* __restrict__ c, long long ldc, int M, int N, int K,
+           int splits, long long k_split, int group_m, int accumulate, unsigned long long epoch) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    constexpr int NACC = BN / 2;
+    extern __shared__ __align__(128) unsigned char smem_raw[];
+    const Block blk = block_of<BN>(workspace, M, N, K, splits, k_split, group_m);
+    float acc[NACC];
+    if (!mainloop<true, BN, STAGES>(a, lda, b, ldb, M, N, K, blk.m0, blk.n0, blk.kt0, blk.KT, smem_raw, acc)) return;
+    const int tid = threadIdx.x, warp = tid >> 5, cwg = (warp >> 2) - 1, wq = warp & 3;
+    const int lane = tid & 31, g = lane >> 2, t = lane & 3;
+    const cf::NamedSync<1, 256> sync;
+    if (!epi::split_exchange<float, NACC>(acc, blk.ws, blk.tile, splits, tid - 128, 256, epoch, sync)) return;
+
+    // acc[4j + 2h + q] is row 16 * wq + g + 8h of the warpgroup, column n0 + 8j + 2t + q (as in wgmma_tile).
+    // Pairs of columns are stored as one float2 where c's rows allow it; accumulate adds in fp32 to what c holds.
+    const bool pairs = ldc % 2 == 0 && (reinterpret_cast<unsigned long long>(c) & 7) == 0;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const int row = blk.m0 + cwg * 64 + wq * 16 + h * 8 + g;
+        if (row >= M) continue;
+        float* crow = c + (long long)row * ldc;
+#pragma unroll
+        for (int j = 0; j < BN / 8; ++j) {
+            const int n = blk.n0 + 8 * j + 2 * t;
+            float v0 = acc[4 * j + 2 * h], v1 = acc[4 * j + 2 * h + 1];
+            if (pairs && n + 1 < N) {
+                float2* p = reinterpret_cast<float2*>(crow + n);
+                if (accumulate) {
+                    const float2 old = *p;
+                    v0 = old.x + v0;
+                    v1 = old.y + v1;
+                }
+                *p = make_float2(v0, v1);
+            } else {
+                if (n < N) crow[n] = accumulate ? crow[n] + v0 : v0;
+                if (n + 1 < N) crow[n + 1] = accumulate ? crow[n + 1] + v1 : v1;
+            }
+        }
+    }
 #else
     __trap();
 #endif

@@ -17,7 +17,8 @@ from cupy_fused.layer import LinearSigmoidSum as ArrayLayer  # noqa: E402
 
 SHAPES = [((1,), 1, 1), ((3,), 5, 7), ((257,), 100, 41), ((2, 3), 17, 9), ((64,), 4099, 300)]
 EPS = {torch.float64: 1e-13, torch.float32: 1e-6, torch.float16: 1e-3, torch.bfloat16: 1e-2}
-# float32 None is the forward's default (fp32-accurate: "tf32x3" on tensor-core GPUs); its backward is strict fp32
+# float32 None is the forward's default (fp32-accurate: "tf32x3" on tensor-core GPUs), its backward tf32x3 where our
+# GEMM runs (sm_90a), strict fp32 elsewhere
 CASES = [
     (torch.float32, None),
     (torch.float32, "ieee"),
@@ -96,6 +97,42 @@ def test_ieee_backward_stays_strict_when_torch_allows_tf32(rng, setting):
     for s, f, p, r in zip(strict, fast, tf32_peer, ref):
         err_strict, err_fast = rel_err(as_numpy(s), as_numpy(r)), rel_err(as_numpy(f), as_numpy(r))
         assert err_strict < 1e-5 < err_fast <= 2 * rel_err(as_numpy(p), as_numpy(r)) + 1e-6
+
+
+# grad_W on our tf32x3 GEMM at every batch, grad_x from X3_GRAD_X_ROWS rows; one chunk and many (1 MiB workspace,
+# tail chunks), split-K inside the GEMM (512 x 256 x 4096: 8 tiles), odd shapes, 3-d x
+X3_SHAPES = [((3,), 33, 257), ((515,), 67, 1031), ((512,), 256, 4096), ((2, 300), 129, 77)]
+
+
+@pytest.mark.parametrize("workspace_bytes", [256 * 2**20, 2**20])
+@pytest.mark.parametrize("batch,k,n", X3_SHAPES)
+def test_tf32x3_backward_within_strict_budget_and_deterministic(rng, batch, k, n, workspace_bytes):
+    tensors, g = cuda_inputs(rng, batch, k, n, torch.float32)
+    ref = grads(torch_expression, [t.double() for t in tensors], g.double())
+    with cuda_matmul("ieee"):
+        peer = grads(torch_expression, tensors, g)
+    fn = lambda *t: cft.linear_sigmoid_sum(*t, workspace_bytes=workspace_bytes, save_bytes=0)
+    ours, again = grads(fn, tensors, g), grads(fn, tensors, g)
+    for name, o, a, p, r in zip(("x", "weight", "bias"), ours, again, peer, ref):
+        assert rel_err(as_numpy(o), as_numpy(r)) <= 2 * rel_err(as_numpy(p), as_numpy(r)) + EPS[torch.float32], name
+        assert torch.equal(o, a), name
+
+
+def test_tf32x3_backward_runs_our_gemms_on_sm90a():
+    from cupy_fused import loader
+    from cupy_fused.backward import X3_GRAD_X_ROWS, _GpuBackward
+
+    if loader.device_info(0).arch != "sm_90a":
+        pytest.skip("our tf32x3 GEMM needs wgmma (sm_90a)")
+    make = lambda rows, precision: _GpuBackward(
+        rows, 67, 1031, "float32", 67, 67, False, 1, (True, True, True), precision, 2**20, 0, False
+    )
+    many = make(X3_GRAD_X_ROWS + 3, "tf32x3")
+    assert many.x3_w and many.x3_x and many.step < 1031 and many.step % 8 == 0
+    few = make(X3_GRAD_X_ROWS - 1, "tf32x3")
+    assert few.x3_w and not few.x3_x
+    strict = make(X3_GRAD_X_ROWS + 3, "ieee")
+    assert not (strict.x3_w or strict.x3_x)
 
 
 def test_backward_memory_stays_bounded():

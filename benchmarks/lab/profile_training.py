@@ -11,7 +11,12 @@ from torch.autograd import DeviceType
 
 import cupy_fused.torch as cft
 
-CASES = [((128, 32768, 32768), None), ((128, 32768, 32768), "tf32"), ((16384, 1024, 65536), "tf32")]
+CASES = [
+    ((128, 32768, 32768), None),
+    ((4096, 4096, 4096), None),
+    ((128, 32768, 32768), "tf32"),
+    ((16384, 1024, 65536), "tf32"),
+]
 
 
 def main():

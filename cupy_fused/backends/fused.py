@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from .. import loader
 from . import CTYPE, Candidate, Problem, cpp_bool, round_up
-from .launch import LinearKernel
+from .launch import I32, I64, U64, Launch, LinearKernel, next_epoch
 
 GROUP_M = 8  # M tiles per raster group (L2 reuse of x and W rows among resident blocks)
 K_GRANULE = 64  # k_split is a multiple of every kernel's k tile (32 fp32 values, 64 16-bit values)
@@ -69,8 +69,12 @@ def _mma(
     )
 
 
+def _wgmma_smem(x3: bool, bn: int, stages: int) -> int:
+    return stages * (128 + bn) * 128 * (2 if x3 else 1) + 1024 + 256  # 1 KiB to align the ring, the barriers
+
+
 def _wgmma(x3: bool, bn: int, stages: int) -> TileConfig:
-    smem = stages * (128 + bn) * 128 * (2 if x3 else 1) + 1024 + 256
+    smem = _wgmma_smem(x3, bn, stages)
     return TileConfig(
         "fused_wgmma_sm90.cu",
         "fused::wgmma_tile",
@@ -139,14 +143,22 @@ def instances() -> dict[str, list[str]]:
                                 names.setdefault(cfg.filename, [])
                                 if cfg.instance(saves) not in names[cfg.filename]:
                                     names[cfg.filename].append(cfg.instance(saves))
+    names["fused_wgmma_sm90.cu"].append(X3Gemm.INSTANCE)
     return names
 
 
 def split_count(p: Problem, cfg: TileConfig, sms: int) -> int:
     """Splits of K so that the tiles fill the GPU, each split at least four k granules long."""
-    tiles = -(-p.rows // cfg.bm) * -(-p.n // cfg.bn)
-    want = -(-sms * cfg.per_sm // tiles)
-    return max(1, min(want, p.k // (4 * K_GRANULE)))
+    return _splits(-(-p.rows // cfg.bm) * -(-p.n // cfg.bn), cfg.per_sm * sms, p.k)
+
+
+def _splits(tiles: int, slots: int, k: int) -> int:
+    return max(1, min(-(-slots // tiles), k // (4 * K_GRANULE)))
+
+
+def _split_workspace_bytes(tiles: int, splits: int, rows: int, num_n: int, bm: int, bn: int, acc: int) -> int:
+    """The tile kernels' workspace (kernels/epilogue.cuh): flags, row-sum partials, the early splits' tiles."""
+    return round_up(tiles * splits * 8, 16) + round_up(rows * num_n * acc, 16) + tiles * (splits - 1) * bm * bn * acc
 
 
 class TileKernel(LinearKernel):
@@ -159,11 +171,7 @@ class TileKernel(LinearKernel):
         self.workspace_bytes = (
             0
             if (num_n == 1 and splits == 1)
-            else (
-                round_up(tiles * splits * 8, 16)
-                + round_up(p.rows * num_n * acc, 16)
-                + tiles * (splits - 1) * cfg.bm * cfg.bn * acc
-            )
+            else _split_workspace_bytes(tiles, splits, p.rows, num_n, cfg.bm, cfg.bn, acc)
         )
         self._cfg = cfg
         self._make_launch(
@@ -180,6 +188,44 @@ class TileKernel(LinearKernel):
 
     def describe(self) -> str:
         return f"{self._launch!r} {self._cfg.label}, split-K S={self.splits}"
+
+
+class X3Gemm:
+    """c (m x n, row stride ldc) = a (m x k) . b (n x k).T, or c += it, in tf32x3 (fp32-accurate) on the wgmma main
+    loop of the forward (fused_wgmma_sm90.cu: wgmma_gemm), K split when the tiles cannot fill the GPU. a and b
+    row-major with 16-byte aligned addresses and row strides (lda, ldb multiples of 4): the backward's GEMMs on the
+    copies it makes. sm_90a only. ``run(a, b, c, workspace, stream, accumulate=False)``."""
+
+    BN, STAGES = 128, 3
+    INSTANCE = f"fused::wgmma_gemm<{BN}, {STAGES}>"
+
+    def __init__(self, m: int, n: int, k: int, lda: int, ldb: int, ldc: int, device_id: int):
+        if lda % 4 or ldb % 4:
+            raise ValueError(f"X3Gemm needs row strides that are multiples of 4, got lda={lda}, ldb={ldb}")
+        num_m, num_n = -(-m // 128), -(-n // self.BN)
+        tiles = num_m * num_n
+        splits = _splits(tiles, loader.device_info(device_id).sms, k)
+        k_split = round_up(-(-k // splits), K_GRANULE) if k else K_GRANULE
+        self.splits = splits = -(-k // k_split) if k else 1
+        self.workspace_bytes = 0 if splits == 1 else _split_workspace_bytes(tiles, splits, m, num_n, 128, self.BN, 4)
+        scalars = [(I32, m), (I32, n), (I32, k), (I32, splits), (I64, k_split), (I32, GROUP_M)]
+        params = [(U64, None), (I64, lda), (U64, None), (I64, ldb), (U64, None), (U64, None), (I64, ldc)]
+        params += scalars + [(I32, None), (U64, None)]
+        self._launch = Launch(
+            loader.function("fused_wgmma_sm90.cu", self.INSTANCE, device_id),
+            self.INSTANCE,
+            tiles * splits,
+            384,
+            _wgmma_smem(True, self.BN, self.STAGES),
+            params,
+            device_id,
+        )
+
+    def run(self, a: int, b: int, c: int, workspace: int, stream: int, accumulate: bool = False) -> None:
+        self._launch(stream, a, b, workspace, c, int(accumulate), next_epoch())
+
+    def __repr__(self) -> str:
+        return f"{self._launch!r} tf32x3 GEMM, split-K S={self.splits}"
 
 
 def candidates(p: Problem, precision: str, info, tuning: bool) -> list[Candidate]:
