@@ -80,6 +80,19 @@ def flag(name: str, value) -> bool:
     return value
 
 
+def optional_flag(name: str, value) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise TypeError(f"{name} must be None, True or False, got {value!r}")
+    return value
+
+
+def count(name: str, value) -> int:
+    """A non-negative int (numpy integers too), as an int."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    return int(value)
+
+
 def workspace_bytes(value) -> int:
     """A positive int (numpy integers too), as an int."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:

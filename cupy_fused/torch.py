@@ -9,8 +9,9 @@ forward kernels also write it and the backward needs no recompute; otherwise onl
 The backward is the package's one backward (``cupy_fused.backward``, shared with the plain-array layer): chunks of
 N whose (B, chunk) block fits ``workspace_bytes``, half inputs computed in float32,
 only the gradients autograd asks for are computed, and the GEMMs' precision is chosen per call from the forward's
-(strict fp32 for the fp32-accurate default, "ieee" and "tf32x3"; TF32 for "tf32"; bf16 operands for "bf16"; CPU
-tensors always strict). No global setting of torch is read or changed. Double backward is not supported.
+(tf32x3 on our GEMM or strict fp32 for the default and "tf32x3", strict fp32 for "ieee"; TF32 for "tf32"; bf16
+operands for "bf16"; CPU tensors always strict). No global setting of torch is read or changed. Double backward is
+not supported.
 
 Both directions are ``torch.library.custom_op`` s, so ``torch.compile(fullgraph=True)`` keeps them opaque:
 
@@ -22,6 +23,9 @@ Both directions are ``torch.library.custom_op`` s, so ``torch.compile(fullgraph=
   str? precision, int workspace_bytes, bool need_x, bool need_weight, bool need_bias) -> (Tensor, Tensor, Tensor)``
   (precision is the forward's; a gradient that is not asked for comes back as an empty tensor),
 each with a fake implementation.
+
+For W's rows split across the ranks of a torch.distributed group: ``sharded_linear_sigmoid_sum``,
+``ShardedLinearSigmoidSum`` and ``shard_rows`` (from ``cupy_fused.torch_distributed``).
 """
 
 import math
@@ -33,7 +37,14 @@ from torch import Tensor, nn
 from . import api, backward, checks
 from ._doc import fill
 
-__all__ = ["linear_sigmoid_sum", "LinearSigmoidSum", "DEFAULT_WORKSPACE_BYTES"]
+__all__ = [
+    "linear_sigmoid_sum",
+    "LinearSigmoidSum",
+    "DEFAULT_WORKSPACE_BYTES",
+    "sharded_linear_sigmoid_sum",
+    "ShardedLinearSigmoidSum",
+    "shard_rows",
+]
 
 DEFAULT_WORKSPACE_BYTES = api.DEFAULT_WORKSPACE_BYTES
 
@@ -195,9 +206,7 @@ class LinearSigmoidSum(nn.Module):
         workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
         save_bytes: Optional[int] = None,
     ) -> None:
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+        in_features, out_features = checks.count("in_features", in_features), checks.count("out_features", out_features)
         checks.flag("bias", bias)
         factory_kwargs = {"device": device, "dtype": dtype}
         super().__init__()
@@ -228,7 +237,7 @@ class LinearSigmoidSum(nn.Module):
             raise ValueError(
                 f"x must have shape (..., {self.in_features}) (in_features == {self.in_features}), got {tuple(x.shape)}"
             )
-        return linear_sigmoid_sum(
+        return self._function(
             x,
             self.weight,
             self.bias,
@@ -237,6 +246,10 @@ class LinearSigmoidSum(nn.Module):
             workspace_bytes=self.workspace_bytes,
             save_bytes=self.save_bytes,
         )
+
+    def _function(self, *args, **kwargs) -> Tensor:
+        """What forward calls (after checking x): linear_sigmoid_sum here, its sharded form in the sharded module."""
+        return linear_sigmoid_sum(*args, **kwargs)
 
     def extra_repr(self) -> str:
         text = f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -255,3 +268,6 @@ LinearSigmoidSum.__doc__ = fill("""``nn.Linear`` followed by sigmoid and a sum o
     {method}
     {workspace_bytes}
     """)
+
+# the torch.distributed face builds on the names above
+from .torch_distributed import ShardedLinearSigmoidSum, shard_rows, sharded_linear_sigmoid_sum  # noqa: E402

@@ -1,5 +1,5 @@
-"""Shared fixtures: seeded random inputs, the `gpu` marker that skips without a device, and a clean environment:
-tuning off (CUPY_FUSED_TUNE=0, unless a test turns it on) and a private tuning-cache folder."""
+"""Shared fixtures: seeded random inputs, the `gpu` and `multigpu` markers that skip without one or two devices, and
+a clean environment: tuning off (CUPY_FUSED_TUNE=0, unless a test turns it on) and a private tuning-cache folder."""
 
 import numpy as np
 import pytest
@@ -15,12 +15,12 @@ def _cuda_devices() -> int:
 
 
 def pytest_collection_modifyitems(config, items):
-    if _cuda_devices() > 0:
-        return
-    skip = pytest.mark.skip(reason="needs a CUDA device (cupy found none)")
+    devices = _cuda_devices()
+    needs = {"gpu": (1, "needs a CUDA device"), "multigpu": (2, "needs 2 CUDA devices")}
     for item in items:
-        if "gpu" in item.keywords:
-            item.add_marker(skip)
+        for marker, (count, text) in needs.items():
+            if marker in item.keywords and devices < count:
+                item.add_marker(pytest.mark.skip(reason=f"{text} (cupy found {devices or 'none'})"))
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -63,8 +63,10 @@ def grad_w_case(r, n, k, blocks):
         rb = min(rb, r)
         nb = (r + rb - 1) // rb
         gs = [cp.concatenate([gh[i * rb : (i + 1) * rb]] * 2 + [gl[i * rb : (i + 1) * rb]]) for i in range(nb)]
-        xs = [cp.concatenate([xh[i * rb : (i + 1) * rb], xl[i * rb : (i + 1) * rb], xh[i * rb : (i + 1) * rb]])
-              for i in range(nb)]
+        xs = [
+            cp.concatenate([xh[i * rb : (i + 1) * rb], xl[i * rb : (i + 1) * rb], xh[i * rb : (i + 1) * rb]])
+            for i in range(nb)
+        ]
         gemm = Gemm(k, n, 3 * rb, "float32", "float32", CUBLAS_COMPUTE_32F_FAST_TF32, False, True, k, n, k, DEV)
 
         def run():
@@ -98,8 +100,9 @@ def grad_x_case(r, n, k, blocks):
         sl = [slice(i * nb_cols, (i + 1) * nb_cols) for i in range(nb)]
         gs = [cp.ascontiguousarray(cp.concatenate([gh[:, q], gl[:, q], gh[:, q]], axis=1)) for q in sl]
         wsx = [cp.concatenate([wh[q], wh[q], wl[q]]) for q in sl]
-        gemm = Gemm(k, r, 3 * nb_cols, "float32", "float32", CUBLAS_COMPUTE_32F_FAST_TF32, False, False, k,
-                    3 * nb_cols, k, DEV)
+        gemm = Gemm(
+            k, r, 3 * nb_cols, "float32", "float32", CUBLAS_COMPUTE_32F_FAST_TF32, False, False, k, 3 * nb_cols, k, DEV
+        )
 
         def run():
             for i in range(nb):
