@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from . import checks
 from ._doc import fill
 from .plans import CACHE, DEFAULT_WORKSPACE_BYTES, Plan, linear_key, resolve_linear, resolve_sum, sum_key
 
@@ -89,6 +90,7 @@ def plan(
     workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
     tune: bool | None = None,
 ) -> Plan:
+    tune = checks.optional_flag("tune", tune)
     try:
         key = linear_key(x, weight, bias, precision, method, keepdims, workspace_bytes)
         found = CACHE.get(key) if tune is None else None

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
 import sys
+
+from . import __version__
 
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 
@@ -63,7 +67,7 @@ def _contiguous_problem(B: int, K: int, N: int, dtype: str):
 def _explain_shape(B: int, K: int, N: int, devices: bool) -> None:
     """For each dtype and precision: what cuda:0 would run at this shape (the static choice, and the tuned choice
     when the cache holds the shape class), without allocating anything."""
-    from cupy_fused import loader, planner, tune
+    from cupy_fused import checks, loader, planner, tune
 
     if devices:
         info = loader.device_info(0)
@@ -72,6 +76,14 @@ def _explain_shape(B: int, K: int, N: int, devices: bool) -> None:
         info = loader.DeviceInfo("NVIDIA H100 80GB HBM3", "sm_90a", 132, True, 3.35e12)
         where = "an H100 (sm_90a, 132 SMs) assumed: no GPU here"
     print(f"B={B} K={K} N={N} on {where}; contiguous operands with a bias; host arrays run on the NumPy backend")
+    if B == 0 or N == 0:
+        print(f"  every dtype and precision: nothing to launch ({'an empty result' if B == 0 else 'N = 0: zeros'})")
+        return
+    try:
+        checks.gpu_sizes(B, K, N)
+    except ValueError as exc:
+        print(f"  refused on the GPU: {exc}")
+        return
     stored = tune.load(info.name)
     cases = [("float32", p) for p in (None, "ieee", "tf32", "tf32x3", "bf16")] + [(d, None) for d in DTYPES[1:]]
     for dtype, precision in cases:
@@ -150,16 +162,51 @@ def _drop(tune, B, K, N, dtype, precision):
     tune.load(loader.device_info(0).name).pop(tune.bucket(p, precision, "auto"), None)
 
 
+def _int_at_least(minimum: int):
+    """An argparse type: an int >= minimum (argparse puts the option's name before the message)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an int >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _check_output_files(bench: argparse.ArgumentParser, args) -> None:
+    """--json and --plot are written after the run: before it, refuse a path in a missing folder or naming a folder,
+    and --plot without matplotlib."""
+    for option, path in (("--json", args.json), ("--plot", args.plot)):
+        if path is None:
+            continue
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            bench.error(f"{option}: the folder {folder} of {path!r} does not exist")
+        if os.path.isdir(path):
+            bench.error(f"{option}: {path!r} is a folder; give a file name")
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        bench.error("--plot needs matplotlib: pip install 'cupy-fused[plot]' (or leave --plot out)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="cupy-fused", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="versions, devices, tuning cache, and what a call of a shape would run")
-    info.add_argument("--shape", nargs=3, type=int, metavar=("B", "K", "N"))
+    info.add_argument(
+        "--shape", nargs=3, type=_int_at_least(0), metavar=("B", "K", "N"), help="B K N (0 allowed, as in calls)"
+    )
     check = sub.add_parser("check", help="compile every kernel with NVRTC (no GPU needed)")
     check.add_argument("--arch", nargs="+", default=["sm_80", "sm_90", "sm_90a"])
     check.add_argument("--file", nargs="+", help="only these kernel files (default: all)")
     tune_cmd = sub.add_parser("tune", help="time the candidates of shape classes and store the winners")
-    tune_cmd.add_argument("--shape", nargs=3, type=int, action="append", required=True, metavar=("B", "K", "N"))
+    tune_cmd.add_argument(
+        "--shape", nargs=3, type=_int_at_least(1), action="append", required=True, metavar=("B", "K", "N")
+    )
     tune_cmd.add_argument("--dtype", default="float32", choices=[d for d in DTYPES if d != "bfloat16"])
     tune_cmd.add_argument("--precision", action="append", choices=["ieee", "tf32", "tf32x3", "bf16"])
     tune_cmd.add_argument("--force", action="store_true", help="time again even when the cache holds the class")
@@ -167,12 +214,12 @@ def main(argv=None) -> int:
     bench.add_argument(
         "--shape",
         nargs=3,
-        type=int,
+        type=_int_at_least(1),
         action="append",
         metavar=("B", "K", "N"),
         help="B K N (repeatable); default: the suite (KernelBench's 128 32768 32768 and three more)",
     )
-    bench.add_argument("--reps", type=int, default=30, help="timed runs per contender (median reported)")
+    bench.add_argument("--reps", type=_int_at_least(1), default=30, help="timed runs per contender (median reported)")
     bench.add_argument(
         "--sections",
         default="suite,training,calls",
@@ -192,7 +239,8 @@ def main(argv=None) -> int:
     sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
     unknown = set(sections) - set(bench_module.SECTIONS)
     if unknown:
-        parser.error(f"--sections: unknown {sorted(unknown)}; choose from {', '.join(bench_module.SECTIONS)}")
+        bench.error(f"--sections: unknown {sorted(unknown)}; choose from {', '.join(bench_module.SECTIONS)}")
+    _check_output_files(bench, args)
     return bench_module.main(
         [tuple(s) for s in args.shape] if args.shape else None, args.reps, args.json, args.plot, sections
     )

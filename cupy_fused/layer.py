@@ -31,12 +31,6 @@ DTYPES = ("float16", "float32", "float64")
 # ------------------------------------------------------------------------------------------------ argument parsing
 
 
-def _count(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
-    return int(value)
-
-
 def _dtype(value) -> str:
     if isinstance(value, str) and value == "bfloat16":
         raise ValueError(
@@ -53,7 +47,14 @@ def _dtype(value) -> str:
 
 
 def _device(value) -> str:
-    """'cpu', or 'cuda:N'; takes "cpu", "cuda" (CuPy's current device), "cuda:N", N, or a torch.device."""
+    """'cpu', or 'cuda:N' of a GPU that CuPy sees; takes "cpu", "cuda" (CuPy's current device), "cuda:N", N, or a
+    torch.device."""
+    name = _device_name(value)
+    return name if name == "cpu" else _present_gpu(name, value)
+
+
+def _device_name(value) -> str:
+    """'cpu', 'cuda' or 'cuda:N', from any of the forms _device takes."""
     if type(value).__name__ == "device" and type(value).__module__.split(".")[0] == "torch":
         value = str(value)
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
@@ -61,16 +62,26 @@ def _device(value) -> str:
             raise ValueError(f"device must be a non-negative device index, got {value!r}")
         return f"cuda:{int(value)}"
     if isinstance(value, str):
-        if value == "cpu":
-            return "cpu"
-        if value == "cuda":
-            import cupy
-
-            return f"cuda:{cupy.cuda.Device().id}"
-        if value.startswith("cuda:") and value[5:].isdigit():
+        if value in ("cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
             return value
         raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or a device index, got {value!r}")
     raise TypeError(f"device must be 'cpu', 'cuda', 'cuda:N' or an int, got {type(value).__name__}")
+
+
+def _present_gpu(name: str, value) -> str:
+    """'cuda:N' for name ('cuda': CuPy's current device), when CuPy sees that GPU; a ValueError naming value if not."""
+    try:
+        import cupy
+
+        count = cupy.cuda.runtime.getDeviceCount()
+        index = cupy.cuda.Device().id if name == "cuda" else _device_index(name)
+    except Exception as exc:  # noqa: BLE001 - no CuPy, no driver or no device: all mean no GPU to use
+        raise ValueError(
+            f"device={value!r} needs CuPy and a CUDA device, but none is usable ({type(exc).__name__}: {exc})"
+        ) from exc
+    if index >= count:
+        raise ValueError(f"device={value!r} names cuda:{index}, but CuPy sees {count} CUDA device(s)")
+    return f"cuda:{index}"
 
 
 def _seed(value):
@@ -138,8 +149,9 @@ class LinearSigmoidSum:
     ``layer(x)`` -> (..., 1) (``keepdims=False``: (...)); ``layer.grad(x, grad_out)`` -> (grad_x, grad_weight,
     grad_bias or None); ``layer.to(device)``; ``state_dict()`` / ``load_state_dict()`` with nn.Linear's keys.
     ``precision`` and ``method`` go to ``cupy_fused.linear_sigmoid_sum`` for the forward; the backward's GEMM
-    precision follows ``precision`` (cupy_fused.backward: strict fp32 for the fp32-accurate ones, TF32 for "tf32",
-    bf16-rounded operands for "bf16"; the NumPy backend is always strict). ``workspace_bytes`` bounds the
+    precision follows ``precision`` (cupy_fused.backward: tf32x3 on our GEMM or strict fp32 for the default and
+    "tf32x3", strict fp32 for "ieee", TF32 for "tf32", bf16-rounded operands for "bf16"; the NumPy backend is always
+    strict). ``workspace_bytes`` bounds the
     (B, chunk of N) block of each direction.
     """
 
@@ -156,8 +168,8 @@ class LinearSigmoidSum:
         method: str = "auto",
         workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
     ):
-        self.in_features = _count("in_features", in_features)
-        self.out_features = _count("out_features", out_features)
+        self.in_features = _checks.count("in_features", in_features)
+        self.out_features = _checks.count("out_features", out_features)
         _checks.flag("bias", bias)
         self.dtype = _dtype(dtype)
         self.device = _device(device)

@@ -268,8 +268,7 @@ def _no_stream(op):
 def _host_linear_runner(adapter, xo, out_shape, rows, k, n, exe, save):
     empty = adapter.empty_fn(xo.dtype, None)
     empty_saved = adapter.empty_fn(acc_dtype(xo.dtype), None)
-    view = adapter.host_view
-    plain = xo.library == "numpy"
+    view = adapter.host_view  # numpy subclasses (np.matrix, ...) are read as plain ndarrays
     refuse = _no_stream(xo)
     flat = (rows, k)
 
@@ -280,12 +279,11 @@ def _host_linear_runner(adapter, xo, out_shape, rows, k, n, exe, save):
         saved = empty_saved((rows, n)) if save else None
         if rows == 0:
             return out, saved
-        o = (out if plain else view(out)).reshape(rows)
+        o = view(out).reshape(rows)
         if n == 0:
             o[...] = 0
             return out, saved
-        if not plain:
-            x, w, b = view(x), view(w), (None if b is None else view(b))
+        x, w, b = view(x), view(w), (None if b is None else view(b))
         exe.run(x.reshape(flat), w, b, o, None if saved is None else view(saved))
         return out, saved
 

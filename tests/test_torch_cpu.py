@@ -1,5 +1,7 @@
 """torch CPU tensors: in and out without copies, every dtype within the error budget of torch itself."""
 
+import warnings
+
 import numpy as np
 import pytest
 from helpers import linear_sigmoid_sum as ref_lss
@@ -78,3 +80,12 @@ def test_bfloat16_rounding_is_to_nearest_even():
     expected = torch.from_numpy(values).to(torch.bfloat16).view(torch.int16).numpy()
     np.testing.assert_array_equal(out[:-1], expected[:-1])
     assert torch.from_numpy(out).view(torch.bfloat16)[-1].isnan()
+
+
+def test_float16_overflow_gives_inf_quietly_as_torch_does():
+    x, w = torch.ones(2, 4, dtype=torch.float16), torch.ones(70000, 4, dtype=torch.float16)  # sums above 65504
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = cupy_fused.linear_sigmoid_sum(x, w)
+    assert out.dtype == torch.float16 and out.isposinf().all()
+    assert torch.equal(out, torch_expression(x, w, None))

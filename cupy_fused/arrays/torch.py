@@ -3,7 +3,7 @@
 CUDA tensors are read and written through their raw addresses (``data_ptr()``) on torch's current stream; outputs
 and workspaces come from torch's caching allocator. Host tensors are handed to the NumPy backend as zero-copy numpy
 views (bfloat16 as int16 bits). A tensor with the negative bit set (``torch._neg_view``) is resolved into a copy
-first; sparse tensors are refused.
+first; sparse and nested tensors are refused.
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ class TorchAdapter:
 
     @staticmethod
     def describe(name: str, t) -> Operand:
+        if t.is_nested:
+            raise TypeError(
+                f"{name} is a nested torch tensor; only dense (strided) tensors are supported: pass its tensors "
+                f"({name}.unbind()) one at a time"
+            )
         if t.layout != torch.strided:
             raise TypeError(
                 f"{name} is a {t.layout} torch tensor; only dense (strided) tensors are supported: pass "

@@ -29,9 +29,11 @@ def widen(a: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def store(acc: np.ndarray, out: np.ndarray, dtype: str) -> None:
-    """Write sums into the caller's output, rounding to nearest even (bfloat16 as int16 bits)."""
+    """Write sums into the caller's output, rounding to nearest even (bfloat16 as int16 bits). Sums beyond the
+    output dtype's range become inf quietly, as torch's do."""
     if dtype != "bfloat16":
-        out[...] = acc
+        with np.errstate(over="ignore"):
+            out[...] = acc
         return
     bits = np.ascontiguousarray(acc, np.float32).view(np.uint32).astype(np.uint64)
     rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
@@ -66,6 +68,12 @@ def dsigmoid_into(dst: np.ndarray, z: np.ndarray, bias: np.ndarray | None) -> No
     dst *= 0.25
 
 
+def _matmul(x: np.ndarray, w_t: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """x @ w_t; inf and NaN in the operands give inf and NaN quietly, as in torch."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.matmul(x, w_t, out=out)
+
+
 def host_chunk_columns(rows: int, n: int, k: int, dtype: str, workspace_bytes: int) -> int:
     """Columns per chunk: the z block (and, for half inputs, the chunk's widened weight rows) fit the workspace."""
     item = np.dtype(compute_dtype(dtype)).itemsize
@@ -88,18 +96,20 @@ class Linear:
         dtype, compute = self.dtype, self.compute
         xs = widen(x, dtype)
         if self.direct:
-            z = np.matmul(xs, w.T)
+            z = _matmul(xs, w.T)
             if saved is not None:
                 dsigmoid_into(saved, z, b)
             _sigmoid_in_place(z, b)
             z.sum(axis=1, out=out)
             return
-        block = np.empty((self.rows, self.step), compute)
+        buffer = np.empty(self.rows * self.step, compute)
         acc = np.zeros(self.rows, np.float64)
         for start in range(0, self.n, self.step):
             stop = min(start + self.step, self.n)
-            z = block[:, : stop - start]
-            np.matmul(xs, widen(w[start:stop], dtype).T, out=z)
+            # a contiguous block, the last (narrower) one too: numpy 2.4's in-place np.negative misreads some strided
+            # views (a (rows, 1) column of a wider block among them)
+            z = buffer[: self.rows * (stop - start)].reshape(self.rows, stop - start)
+            _matmul(xs, widen(w[start:stop], dtype).T, out=z)
             bc = None if b is None else widen(b[start:stop], dtype)
             if saved is not None:
                 dsigmoid_into(saved[:, start:stop], z, bc)

@@ -41,6 +41,8 @@ def main(
         print_table(rows, f"cupy-fused bench on {meta.get('cpu')} ({meta['date']})")
         if json_path:
             write_json(json_path, rows, meta)
+        if plot_path:
+            plot(rows, meta, plot_path)
         return 0
     try:
         import torch  # noqa: F401

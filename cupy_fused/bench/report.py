@@ -105,7 +105,7 @@ def plot(rows: list[Row], meta: dict, path: str) -> None:
         ax.set_title(f"B x K x N = {shape} (ms, lower is better)", fontsize=10)
         for i, r in enumerate(group):
             ax.text(r.ms, i, f" {r.ms:.3f}", va="center", fontsize=8)
-    fig.suptitle(f"cupy-fused bench, {meta.get('gpu')} ({meta['date']})", fontsize=11)
+    fig.suptitle(f"cupy-fused bench, {meta.get('gpu') or meta.get('cpu')} ({meta['date']})", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(path, dpi=110)
 

@@ -1,0 +1,115 @@
+"""Every kernel instance the package can launch, at odd shapes, for compute-sanitizer (scripts/sanitize.sh).
+
+For each dtype, float32 precision, shape (B, K, N from 1, 3, 31, 33, 257, and one of 515 rows for the backward's
+grad_x GEMM), bias on and off, aligned and unaligned views: every candidate the planner would time (the small-batch
+kernel's batch tiles and splits, each tile kernel with its split counts, cuBLASLt + the reduction), each as the
+inference instance and the saving one; then the backward (saved and recomputed, one chunk and many) and sigmoid_sum.
+Inputs are cupy arrays (bfloat16 as raw 16-bit words of float32 values: the backward is skipped for it). Prints the
+launch count; the sanitizer's own summary says whether anything went wrong.
+
+    PYTHONPATH=$PWD python3 scripts/sanitize_cases.py [--quick]
+"""
+
+import argparse
+import itertools
+
+import cupy as cp
+import numpy as np
+
+import cupy_fused
+from cupy_fused import loader, planner
+from cupy_fused.backends import Problem
+from cupy_fused.backward import grad
+
+SHAPES = [(1, 1, 1), (3, 31, 33), (31, 33, 257), (33, 257, 3), (257, 3, 31), (257, 257, 33)]
+QUICK_SHAPES = [(1, 1, 1), (3, 31, 33), (33, 257, 31), (257, 33, 257)]
+BACKWARD_SHAPES = [(3, 31, 33), (33, 257, 31), (515, 33, 257)]
+PRECISIONS = {"float32": [None, "ieee", "tf32", "tf32x3", "bf16"]}
+DTYPES = ["float32", "float16", "bfloat16", "float64"]
+
+
+def array(rng, shape, dtype, offset):
+    """A (rows, cols) array of dtype with values of scale 1 / sqrt(cols), viewed ``offset`` elements into wider rows
+    (offset 1: neither the address nor the row stride is 16-byte aligned)."""
+    rows, cols = shape
+    values = (rng.standard_normal((rows, cols + offset)) / max(cols, 1) ** 0.5).astype(np.float32)
+    if dtype == "bfloat16":
+        data = cp.asarray((values.view(np.uint32) >> 16).astype(np.uint16))
+    else:
+        data = cp.asarray(values.astype(dtype))
+    return data[:, offset:]
+
+
+def run_candidates(x, w, b, dtype, precision, info):
+    rows, k = x.shape
+    n = w.shape[0]
+    item = x.itemsize
+    aligned = all(a.data.ptr % 16 == 0 and (a.strides[0] % 16 == 0) for a in (x, w))
+    launches = 0
+    for saves in (False, True):
+        p = Problem(
+            rows, k, n, dtype, b is not None, x.strides[0] // item, w.strides[0] // item, aligned, 0, 256 * 2**20, saves
+        )
+        for candidate in planner.candidates(p, precision, "auto", info, True):
+            exe = candidate.build()
+            out = cp.empty(rows, x.dtype)
+            # zeroed: the grid hand-over reads its flags before any write (compared with a fresh 64-bit epoch per
+            # call, so any earlier content is valid); initcheck would report each of those reads
+            ws = cp.zeros(max(exe.workspace_bytes, 1), cp.uint8)
+            acc = np.float64 if dtype == "float64" else np.float32
+            saved = cp.empty((rows, n), acc) if saves else None
+            exe.run(
+                x.data.ptr,
+                w.data.ptr,
+                0 if b is None else b.data.ptr,
+                out.data.ptr,
+                ws.data.ptr if exe.workspace_bytes else 0,
+                cp.cuda.get_current_stream().ptr,
+                0 if saved is None else saved.data.ptr,
+            )
+            launches += 1
+    return launches
+
+
+def run_backward(rng, rows, k, n, dtype, precision):
+    x, w = array(rng, (rows, k), dtype, 0), array(rng, (n, k), dtype, 0)
+    b = array(rng, (1, n), dtype, 0)[0]
+    g = array(rng, (rows, 1), dtype, 0)
+    launches = 0
+    for workspace in (256 * 2**20, 4096):
+        out, saved = cupy_fused.backward.forward(x, w, b, precision=precision, workspace_bytes=workspace)
+        grad(x, w, b, g, precision=precision, workspace_bytes=workspace, saved=saved)
+        grad(x, w, None, g, precision=precision, workspace_bytes=workspace)
+        launches += 3
+    return launches
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer shapes (for the slower tools)")
+    args = parser.parse_args()
+    cp.cuda.set_allocator(None)  # every array its own cudaMalloc: memcheck sees the true bounds, not the pool's
+    rng = np.random.default_rng(0)
+    info = loader.device_info(0)
+    launches = 0
+    for dtype in DTYPES:
+        for precision in PRECISIONS.get(dtype, [None]):
+            for (rows, k, n), bias, offset in itertools.product(
+                QUICK_SHAPES if args.quick else SHAPES, (True, False), (0, 1)
+            ):
+                x, w = array(rng, (rows, k), dtype, offset), array(rng, (n, k), dtype, offset)
+                b = array(rng, (1, n), dtype, 0)[0] if bias else None
+                launches += run_candidates(x, w, b, dtype, precision, info)
+            if dtype != "bfloat16":
+                for rows, k, n in BACKWARD_SHAPES:
+                    launches += run_backward(rng, rows, k, n, dtype, precision)
+    for rows, n in ((3, 31), (257, 33)):
+        z = cp.asarray(rng.standard_normal((rows, n)).astype(np.float32))
+        cupy_fused.sigmoid_sum(z, cp.asarray(rng.standard_normal(n).astype(np.float32)))
+        launches += 1
+    cp.cuda.runtime.deviceSynchronize()
+    print(f"sanitize_cases: {launches} calls queued and finished")
+
+
+if __name__ == "__main__":
+    main()
