@@ -1,7 +1,7 @@
 """The front: ``linear_sigmoid_sum``, ``sigmoid_sum`` and ``plan``: signature -> cached Plan -> run.
 
 A call builds the cheap signature of its operands and options, finds the Plan made for it (validation, backend and
-kernel choice happen once, when the plan is made: plan.py) and runs it: for GPU arrays, raw addresses, the caller's
+kernel choice happen once, when the plan is made: plans.py) and runs it: for GPU arrays, raw addresses, the caller's
 stream and allocator, one launch for our kernels. ``plan(...)`` returns the Plan itself for callers who keep it.
 """
 

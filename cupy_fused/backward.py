@@ -10,8 +10,9 @@ A training forward (``forward``) saves s' when its (B, N) block in the accumulat
 per chunk and no recompute. Otherwise z is recomputed. Either way the backward works over chunks of N whose
 (B, chunk) block, and for half inputs the float32 copies of the chunk's weight rows and gradient, fit
 ``workspace_bytes``; the (B, N) matrix is never formed beyond the saved s'. sigmoid' is taken as e / (1 + e)^2
-with e = exp(-|z|) (accurate for every z). Half inputs are computed in float32 (float64 for float64) and the
-gradients cast at the end. Only the gradients asked for are computed; the saved s' is only read.
+with e = exp(-|z|) on the GPU and as 1 / (4 cosh(z / 2)^2) on the host (both accurate for every z). Half inputs are
+computed in float32 (float64 for float64) and the gradients cast at the end. Only the gradients asked for are
+computed; the saved s' is only read.
 
 Precision of the GEMMs, chosen per call with no global state read or changed: the forward precision's row of
 precision.TABLE. "tf32x3" for the fp32-accurate default and "tf32x3": float32 grad_W = gz.T @ x, and grad_x = gz @ W
@@ -65,9 +66,8 @@ def forward(
     """A training step's forward: (out, saved), saved being sigmoid'(z) as a (B, N) array of the accumulator dtype
     in the operands' library when it fits ``save_bytes`` (None: ``workspace_bytes``; 0: never), else None (the
     backward then recomputes z). Same arguments and result as linear_sigmoid_sum otherwise."""
+    save_bytes = checks.save_bytes(save_bytes)
     budget = workspace_bytes if save_bytes is None else save_bytes
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
-        raise ValueError(f"save_bytes must be None or a non-negative int (bytes), got {save_bytes!r}")
     n = weight.shape[0] if len(weight.shape) == 2 else 0
     if not saves(tuple(x.shape), n, getattr(x, "dtype", ""), budget):
         from .api import linear_sigmoid_sum
@@ -127,6 +127,7 @@ def _resolve(key, x, weight, bias, grad_out, saved, precision, workspace_bytes, 
         ops.append(arrays.describe("bias", bias))
     g_op = arrays.describe("grad_out", grad_out)
     checks.same_kind(ops + [g_op])
+    checks.trainable(ops[0])
     checks.linear_shapes(ops[0], ops[1], ops[2] if bias is not None else None)
     precision = checks.precision(precision)
     workspace_bytes = checks.workspace_bytes(workspace_bytes)
@@ -166,7 +167,7 @@ def _resolve(key, x, weight, bias, grad_out, saved, precision, workspace_bytes, 
             need_x,
             need_w,
             need_b,
-            backward_precision(precision),
+            backward_precision(precision if xo.dtype == "float32" else "ieee"),  # precision is float32's only
             workspace_bytes,
             saved is not None,
         )
@@ -198,22 +199,23 @@ def _host_runner(adapter, xo, rows, k, n, need_x, need_w, need_b, workspace_byte
         gw = view(grad_w) if need_w else None
         gb = view(grad_b) if need_b else None
         block = np.empty((rows, step), compute)
-        for start in range(0, n, step):
-            stop = min(start + step, n)
-            wc = widen(w2[start:stop], dtype)
-            z = block[:, : stop - start]
-            if sp is None:
-                np.matmul(x2, wc.T, out=z)
-                dsigmoid_into(z, z, None if b is None else widen(view(b)[start:stop], dtype))
-            else:
-                z[...] = sp[:, start:stop]
-            z *= g2  # gz = g * sigmoid'(z)
-            if need_x:
-                gx += z @ wc
-            if need_w:
-                store(z.T @ x2, gw[start:stop], dtype)
-            if need_b:
-                store(z.sum(axis=0, dtype=compute), gb[start:stop], dtype)
+        with np.errstate(all="ignore"):  # inf and NaN propagate quietly, as in torch
+            for start in range(0, n, step):
+                stop = min(start + step, n)
+                wc = widen(w2[start:stop], dtype)
+                z = block[:, : stop - start]
+                if sp is None:
+                    np.matmul(x2, wc.T, out=z)
+                    dsigmoid_into(z, z, None if b is None else widen(view(b)[start:stop], dtype))
+                else:
+                    z[...] = sp[:, start:stop]
+                z *= g2  # gz = g * sigmoid'(z)
+                if need_x:
+                    gx += z @ wc
+                if need_w:
+                    store(z.T @ x2, gw[start:stop], dtype)
+                if need_b:
+                    store(z.sum(axis=0, dtype=compute), gb[start:stop], dtype)
         if need_x:
             store(gx, view(grad_x).reshape(rows, k), dtype)
         return grad_x, grad_w, grad_b
@@ -412,7 +414,7 @@ class _GpuBackward:
 def _gpu_runner(adapter, ops, g_op, rows, k, n, need_x, need_w, need_b, precision, workspace_bytes, from_saved):
     from cupy.cuda import runtime
 
-    from .planner import problem_of
+    from .planner import MEMORY_ADVICE, problem_of
 
     xo = ops[0]
     device_id = xo.device_id
@@ -445,45 +447,56 @@ def _gpu_runner(adapter, ops, g_op, rows, k, n, need_x, need_w, need_b, precisio
         else None
     )
     shape = xo.shape
+    item = ITEMSIZE[xo.dtype]
+    needs = {
+        "gradients": (rows * k * need_x + n * k * need_w + n * need_b) * item,
+        "workspace": exe.workspace_bytes if work else 0,
+        "copies of x, weight and grad_out": (rows * k * x_copy + n * k * w_copy + rows * g_copy) * item,
+    }
 
     def run(x, w, b, g, saved):
         previous = runtime.getDevice()
         if previous != device_id:
             runtime.setDevice(device_id)
         try:
-            grad_x = empty(shape) if need_x else None
-            grad_w = empty((n, k)) if need_w else None
-            grad_b = empty((n,)) if need_b else None
-            if not work:
-                for out in (grad_x, grad_w, grad_b):
-                    if out is not None:
-                        zero(out)
-                return grad_x, grad_w, grad_b
-            if x_copy:
-                x = prepare(x.reshape(rows, k))
-            if w_copy:
-                w = prepare(w)
-            if b_copy:
-                b = prepare(b)
-            if g_copy:
-                g = prepare(g.reshape(rows))
-            ws = empty_bytes((exe.workspace_bytes,))
-            exe.run(
-                ptr(x),
-                ptr(w),
-                0 if b is None else ptr(b),
-                ptr(g),
-                0 if saved is None else ptr(saved),
-                0 if grad_x is None else ptr(grad_x),
-                0 if grad_w is None else ptr(grad_w),
-                0 if grad_b is None else ptr(grad_b),
-                ptr(ws),
-                current(),
-            )
-            return grad_x, grad_w, grad_b
+            return body(x, w, b, g, saved)
+        except adapter.out_of_memory as exc:
+            raise checks.device_memory_error("the backward", device_id, needs, MEMORY_ADVICE) from exc
         finally:
             if previous != device_id:
                 runtime.setDevice(previous)
+
+    def body(x, w, b, g, saved):
+        grad_x = empty(shape) if need_x else None
+        grad_w = empty((n, k)) if need_w else None
+        grad_b = empty((n,)) if need_b else None
+        if not work:
+            for out in (grad_x, grad_w, grad_b):
+                if out is not None:
+                    zero(out)
+            return grad_x, grad_w, grad_b
+        if x_copy:
+            x = prepare(x.reshape(rows, k))
+        if w_copy:
+            w = prepare(w)
+        if b_copy:
+            b = prepare(b)
+        if g_copy:
+            g = prepare(g.reshape(rows))
+        ws = empty_bytes((exe.workspace_bytes,))
+        exe.run(
+            ptr(x),
+            ptr(w),
+            0 if b is None else ptr(b),
+            ptr(g),
+            0 if saved is None else ptr(saved),
+            0 if grad_x is None else ptr(grad_x),
+            0 if grad_w is None else ptr(grad_w),
+            0 if grad_b is None else ptr(grad_b),
+            ptr(ws),
+            current(),
+        )
+        return grad_x, grad_w, grad_b
 
     return run
 
@@ -494,6 +507,7 @@ def instances() -> list[str]:
     for dtype, t in CTYPE.items():
         a = CTYPE[acc_dtype(dtype)]
         names += [
+            f"bw::ones<{a}>",
             f"bw::convert<{t}, {a}>",
             f"bw::convert<{a}, {t}>",
             f"bw::sigmoid_grad<{a}, {t}, false>",

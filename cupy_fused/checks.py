@@ -1,6 +1,6 @@
 """Input validation, in one place. Every message names the argument, what was expected and what came.
 
-Validation runs once per call signature, when a plan is made (plan.py): every check here depends only on what the
+Validation runs once per call signature, when a plan is made (plans.py): every check here depends only on what the
 signature holds (library, shapes, strides, dtypes, devices, option values and their types).
 """
 
@@ -13,6 +13,27 @@ from .precision import NAMES
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 METHODS = ("auto", "fused", "cublas")
+
+
+class OutOfDeviceMemory(MemoryError):
+    """A call needed more device memory than was free; the message says how much, for what, and what to change."""
+
+
+def device_memory_error(call: str, device_id: int, needs: dict[str, int], advice: str) -> OutOfDeviceMemory:
+    """The error for an allocation that failed while ``call`` ran: ``needs`` names what the call allocates and
+    how many bytes each (zero entries are left out), the device's free memory is read now."""
+    from cupy.cuda import runtime
+
+    free, total = runtime.memGetInfo()
+    parts = ", ".join(f"{what} {_size(n)}" for what, n in needs.items() if n)
+    return OutOfDeviceMemory(
+        f"out of device memory on cuda:{device_id}: {call} needs {_size(sum(needs.values()))} ({parts}) beyond its "
+        f"inputs, and {_size(free)} of {_size(total)} are free; {advice}"
+    )
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 2**30:.2f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.2f} MiB"
 
 
 def same_kind(ops: list[Operand]) -> None:
@@ -62,6 +83,15 @@ def sum_shapes(z: Operand, bias: Operand | None) -> None:
         raise ValueError(f"bias must have shape (N,) with N == z.shape[-1] == {z.shape[-1]}, got {bias.shape}")
 
 
+def trainable(op: Operand) -> None:
+    """Training (a forward that saves for backward, and the backward) runs on the native libraries only."""
+    if op.library not in ("numpy", "cupy", "torch"):
+        raise TypeError(
+            f"training (a forward that saves for backward, and the backward) takes numpy, cupy or torch arrays, got "
+            f"{op.library} arrays; {op.library} arrays go through linear_sigmoid_sum and sigmoid_sum"
+        )
+
+
 def precision(value) -> str | None:
     if value is not None and not (isinstance(value, str) and value in NAMES):
         raise ValueError(f"precision must be None or one of {', '.join(map(repr, NAMES))}, got {value!r}")
@@ -98,6 +128,13 @@ def workspace_bytes(value) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(f"workspace_bytes must be a positive int (bytes), got {value!r}")
     return int(value)
+
+
+def save_bytes(value) -> int | None:
+    """None or a non-negative int (numpy integers too): the budget for saving sigmoid'(z) in a training call."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0):
+        raise ValueError(f"save_bytes must be None or a non-negative int (bytes), got {value!r}")
+    return None if value is None else int(value)
 
 
 def rows_stride(shape: tuple, strides: tuple) -> int | None:

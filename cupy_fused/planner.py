@@ -17,6 +17,7 @@ is kept; with it off the first candidate runs. Every candidate computes at least
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -28,6 +29,12 @@ from .precision import TABLE
 SMALL_BATCH = 16  # batches served by the small-batch kernel without tuning
 TINY_MACS = 1 << 20
 TF32_FUSED_MAX_B = 512
+
+
+MEMORY_ADVICE = (
+    "pass a smaller workspace_bytes (or save_bytes in training) to compute in more chunks, or split weight's rows "
+    "over GPUs (cupy_fused.torch.sharded_linear_sigmoid_sum, cupy_fused.dask)"
+)
 
 
 def tuning_enabled() -> bool:
@@ -184,14 +191,26 @@ def linear_runner(adapter, ops, out_shape, rows, k, n, choice: Choice, save: boo
     zero_fill = adapter.zero
     flat = (rows, k)
     empty_saved = adapter.empty_fn(acc_dtype(xo.dtype), device_id)
+    out_of_memory = adapter.out_of_memory
+    item, acc_item = ITEMSIZE[xo.dtype], ITEMSIZE[acc_dtype(xo.dtype)]
+    needs = {
+        "output": math.prod(out_shape) * item,
+        "sigmoid'(z) saved for backward": rows * n * acc_item if save else 0,
+        "workspace": ws_bytes,
+        "copy of x": rows * k * item if x_copy else 0,
+        "copy of weight": n * k * item if w_copy else 0,
+    }
 
     def body(x, w, b, s):
-        out = empty(out_shape)
-        saved = empty_saved((rows, n)) if save else None
-        if zero:
-            zero_fill(out)
-        elif not empty_result:
-            compute(x, w, b, s, out, 0 if saved is None else ptr(saved))
+        try:
+            out = empty(out_shape)
+            saved = empty_saved((rows, n)) if save else None
+            if zero:
+                zero_fill(out)
+            elif not empty_result:
+                compute(x, w, b, s, out, 0 if saved is None else ptr(saved))
+        except out_of_memory as exc:
+            raise checks.device_memory_error("linear_sigmoid_sum", device_id, needs, MEMORY_ADVICE) from exc
         return (out, saved) if save else out
 
     def compute(x, w, b, s, out, saved):

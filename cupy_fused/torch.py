@@ -171,6 +171,7 @@ def linear_sigmoid_sum(
         checks.precision(precision)
         checks.method(method)
         checks.workspace_bytes(workspace_bytes)
+        checks.save_bytes(save_bytes)
     training = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias))
     if not training:
         return torch.ops.cupy_fused.linear_sigmoid_sum(x, weight, bias, precision, method, workspace_bytes)
@@ -208,6 +209,10 @@ class LinearSigmoidSum(nn.Module):
     ) -> None:
         in_features, out_features = checks.count("in_features", in_features), checks.count("out_features", out_features)
         checks.flag("bias", bias)
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise TypeError(
+                f"dtype must be a floating dtype (torch.float32, torch.bfloat16, ...) or None, got {dtype!r}"
+            )
         factory_kwargs = {"device": device, "dtype": dtype}
         super().__init__()
         self.in_features = in_features
@@ -215,7 +220,7 @@ class LinearSigmoidSum(nn.Module):
         self.precision = checks.precision(precision)
         self.method = checks.method(method)
         self.workspace_bytes = checks.workspace_bytes(workspace_bytes)
-        self.save_bytes = save_bytes
+        self.save_bytes = checks.save_bytes(save_bytes)
         self.weight = nn.Parameter(torch.empty((out_features, in_features), **factory_kwargs))
         if bias:
             self.bias = nn.Parameter(torch.empty(out_features, **factory_kwargs))
@@ -233,10 +238,14 @@ class LinearSigmoidSum(nn.Module):
             nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: Tensor) -> Tensor:
-        if not torch.compiler.is_compiling() and (x.dim() < 1 or x.shape[-1] != self.in_features):
-            raise ValueError(
-                f"x must have shape (..., {self.in_features}) (in_features == {self.in_features}), got {tuple(x.shape)}"
-            )
+        if not torch.compiler.is_compiling():
+            if not isinstance(x, torch.Tensor):
+                raise TypeError(f"x must be a torch.Tensor, got {type(x).__module__}.{type(x).__name__}")
+            if x.dim() < 1 or x.shape[-1] != self.in_features:
+                raise ValueError(
+                    f"x must have shape (..., {self.in_features}) (in_features == {self.in_features}), "
+                    f"got {tuple(x.shape)}"
+                )
         return self._function(
             x,
             self.weight,

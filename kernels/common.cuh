@@ -1,5 +1,5 @@
 // Shared device helpers for every kernel family in kernels/.
-// Compiled by NVRTC through cupy_fused/_kernels.py (which passes -I for this folder and for the CUDA headers).
+// Compiled by NVRTC through cupy_fused/loader.py (which passes -I for this folder and for the CUDA headers).
 #pragma once
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>

@@ -1,5 +1,7 @@
 """float64 references, the error measure and the error budget used by every accuracy test."""
 
+import threading
+
 import numpy as np
 
 
@@ -24,6 +26,24 @@ def sigmoid_sum(z, b, keepdims=True):
     z = np.asarray(z, np.float64) + (0 if b is None else np.asarray(b, np.float64))
     with np.errstate(over="ignore"):
         return (1 / (1 + np.exp(-z))).sum(-1, keepdims=keepdims)
+
+
+def in_threads(work, count: int = 4) -> list:
+    """Run work() in count threads at once; the exceptions they raised."""
+    failures = []
+
+    def guarded():
+        try:
+            work()
+        except Exception as exc:  # noqa: BLE001 - returned to the test
+            failures.append(exc)
+
+    threads = [threading.Thread(target=guarded) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return failures
 
 
 def rel_err(out, ref) -> float:

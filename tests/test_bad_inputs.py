@@ -144,10 +144,6 @@ def plan_call(g, *operands, **kwargs) -> Call:
     return call(PLAN(g.x, g.w, g.b), *operands, **kwargs)
 
 
-def xfail(reason: str):
-    return pytest.mark.xfail(strict=True, reason=reason)
-
-
 # ------------------------------------------------------------------------------------------------------ bad inputs
 
 # (id, the call, exception, message pattern)
@@ -396,12 +392,11 @@ BAD = [
         ValueError,
         r"save_bytes must be None or a non-negative int \(bytes\), got -1",
     ),
-    pytest.param(
+    (
         "torch fn save_bytes 'a', inference",
         lambda g: call(cft.linear_sigmoid_sum, g.tx, g.tw, save_bytes="a"),
         ValueError,
         "save_bytes must be None or a non-negative int",
-        marks=xfail("cupy_fused/torch.py checks save_bytes only when autograd records the call"),
     ),
     (
         "torch fn workspace -1",
@@ -419,19 +414,17 @@ BAD = [
     ("module bias 'no'", lambda g: call(cft.LinearSigmoidSum, 6, 5, bias="no"), TypeError, "bias must be True or Fal"),
     ("module in_features 6.0", lambda g: call(cft.LinearSigmoidSum, 6.0, 5), ValueError, "in_features .*got 6.0"),
     ("module method", lambda g: call(cft.LinearSigmoidSum, 6, 5, method="best"), ValueError, "method must be one of"),
-    pytest.param(
+    (
         "module int dtype",
         lambda g: call(cft.LinearSigmoidSum, 6, 5, dtype=torch.int32),
         TypeError,
         "dtype must be a floating dtype",
-        marks=xfail("cupy_fused/torch.py passes dtype to nn.Parameter: torch's own error names no argument"),
     ),
-    pytest.param(
+    (
         "module save_bytes -1",
         lambda g: call(cft.LinearSigmoidSum, 6, 5, save_bytes=-1),
         ValueError,
         "save_bytes must be None or a non-negative int",
-        marks=xfail("cupy_fused/torch.py stores save_bytes unchecked; the first training call refuses it"),
     ),
     (
         "module of wrong K",
@@ -442,12 +435,11 @@ BAD = [
     ("module of 0-d x", lambda g: call(module(), g.tx[0, 0]), ValueError, r"x must have shape \(..., 6\) .*got \(\)"),
     ("module of float64 x", lambda g: call(module(), g.tx.double()), TypeError, "has dtype float32 but x has dtype fl"),
     ("module of int x", lambda g: call(module(), g.tx.int()), TypeError, "x must have a floating dtype .*got int32"),
-    pytest.param(
+    (
         "module of numpy x",
         lambda g: call(module(), g.x),
         TypeError,
         "x must be a torch.Tensor, got numpy.ndarray",
-        marks=xfail("cupy_fused/torch.py's forward reads x.dim() first: AttributeError"),
     ),
 ]
 
@@ -613,7 +605,6 @@ def test_a_gpu_index_beyond_the_devices_is_refused(monkeypatch):
         LAYER(6, 5, device="cuda:3")
 
 
-@pytest.mark.xfail(strict=True, reason="cupy_fused/backward.py's host GEMMs let numpy warn 'invalid value in matmul'")
 def test_gradients_of_inf_and_nan_are_quiet_as_in_torch(good):
     x = good.tx.clone()
     x[0, 0], x[1, 1] = float("inf"), float("nan")

@@ -1,7 +1,8 @@
-"""Properties over generated inputs (hypothesis), on the NumPy backend and torch CPU tensors: for any shape (0 and
-primes included, 1-D to 4-D x), layout (negative, zero (broadcast), doubled and column-major strides; torch's negative
-bit), dtype, bias or none and workspace (small ones force many chunks), the result is the float64 one within the
-error budget, of the operands' type, dtype and shape, and the inputs are unchanged."""
+"""Properties over generated inputs (hypothesis), on the NumPy backend and torch CPU tensors, and on the device with
+cupy arrays and CUDA tensors (every float32 precision): for any shape (0 and primes included, 1-D to 4-D x), layout
+(negative, zero (broadcast), doubled and column-major strides; torch's negative bit), dtype, bias or none and
+workspace (small ones force many chunks), the result is the float64 one within the error budget, of the operands'
+type, dtype and shape, and the inputs are unchanged."""
 
 import numpy as np
 import pytest
@@ -140,3 +141,73 @@ def test_torch_face_gives_the_plain_result(operands, workspace, requires_grad):
     out = cupy_fused.torch.linear_sigmoid_sum(*leaves, workspace_bytes=workspace)
     assert out.requires_grad == requires_grad
     assert torch.equal(out.detach(), cupy_fused.linear_sigmoid_sum(*operands, workspace_bytes=workspace))
+
+
+# ------------------------------------------------------------------------------------------------------ the device
+
+ON_DEVICE = settings(max_examples=50, deadline=None, database=None)
+FLOAT32_PRECISIONS = st.sampled_from([None, "ieee", "tf32", "tf32x3", "bf16"])
+
+
+def cupy_layouts():
+    import cupy
+
+    return {  # NUMPY_LAYOUTS on the device
+        "contiguous": lambda a: a,
+        "negative strides": lambda a: cupy.flip(cupy.flip(a).copy()),
+        "doubled strides": lambda a: cupy.repeat(a, 2, axis=-1)[..., ::2],
+        "column-major": cupy.asfortranarray,
+        "broadcast": lambda a: cupy.broadcast_to(a[:1], a.shape),
+    }
+
+
+@st.composite
+def cupy_operands(draw):
+    """((x, weight, bias or None) cupy arrays, precision): drawn shapes, dtype, bias, layouts and float32 precision."""
+    import cupy
+
+    lead, k, n, bias = draw(LEAD), draw(SIZE), draw(SIZE), draw(st.booleans())
+    dtype = draw(st.sampled_from(["float16", "float32", "float64"]))
+    drawn = make_inputs(np.random.default_rng(draw(SEED)), lead, k, n, bias)
+    operands = arranged(draw, drawn, cupy_layouts(), lambda a: cupy.asarray(a, dtype))
+    return operands, draw(FLOAT32_PRECISIONS) if dtype == "float32" else None
+
+
+@st.composite
+def cuda_torch_operands(draw):
+    """((x, weight, bias or None) CUDA tensors, precision)."""
+    x, w, b = draw(torch_operands())
+    precision = draw(FLOAT32_PRECISIONS) if x.dtype == torch.float32 else None
+    return tuple(None if t is None else t.cuda() for t in (x, w, b)), precision
+
+
+@pytest.mark.gpu
+@NEEDS_TORCH
+@ON_DEVICE
+@given(drawn=cupy_operands(), workspace=WORKSPACE)
+def test_cupy_arrays_on_the_device(drawn, workspace):
+    import cupy
+
+    operands, precision = drawn
+    x, before = operands[0], [None if a is None else a.copy() for a in operands]
+    out = cupy_fused.linear_sigmoid_sum(*operands, precision=precision, workspace_bytes=workspace)
+    assert type(out) is cupy.ndarray and out.dtype == x.dtype and out.shape == x.shape[:-1] + (1,)
+    tensors = [None if a is None else torch.from_dlpack(cupy.ascontiguousarray(a)) for a in operands]
+    ref = exact_reference(*tensors)
+    assert rel_err(cupy.asnumpy(out), ref) <= budget(*tensors, precision, ref)
+    assert all(a is None or bool((a == c).all()) for a, c in zip(operands, before))
+
+
+@pytest.mark.gpu
+@NEEDS_TORCH
+@ON_DEVICE
+@given(drawn=cuda_torch_operands(), workspace=WORKSPACE)
+def test_cuda_tensors_on_the_device(drawn, workspace):
+    operands, precision = drawn
+    before = [None if t is None else t.clone() for t in operands]
+    out = cupy_fused.linear_sigmoid_sum(*operands, precision=precision, workspace_bytes=workspace)
+    x = operands[0]
+    assert isinstance(out, torch.Tensor) and out.is_cuda and out.dtype == x.dtype and out.shape == x.shape[:-1] + (1,)
+    ref = exact_reference(*operands)
+    assert rel_err(out.double().cpu().numpy(), ref) <= budget(*operands, precision, ref)
+    assert all(t is None or torch.equal(t, c) for t, c in zip(operands, before))

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
-from helpers import grads, rel_err, torch_expression
+from helpers import grads, in_threads, rel_err, torch_expression
 from helpers import torch_inputs as inputs
 
 torch = pytest.importorskip("torch")
@@ -130,7 +130,6 @@ def _matmul_settings():
 def test_backward_reads_and_changes_no_global_setting(rng):
     """The precision of the backward GEMMs is chosen per call: torch's process-wide matmul settings are neither
     changed nor obeyed, also with 4 threads in backward at once."""
-    import threading
 
     mkldnn = getattr(torch.backends.mkldnn, "matmul", None)
     if mkldnn is None or not hasattr(mkldnn, "fp32_precision"):
@@ -141,22 +140,14 @@ def test_backward_reads_and_changes_no_global_setting(rng):
     try:
         mkldnn.fp32_precision = "bf16"  # torch's own CPU matmuls would now round to bfloat16
         before = _matmul_settings()
-        errors, failures = [], []
+        errors = []
 
         def work():
-            try:
-                for _ in range(5):
-                    ours = grads(cft.linear_sigmoid_sum, (x, w, b), g)
-                    errors.append(max(rel_err(o.double().numpy(), r.numpy()) for o, r in zip(ours, ref)))
-            except Exception as exc:  # noqa: BLE001 - reported below
-                failures.append(exc)
+            for _ in range(5):
+                ours = grads(cft.linear_sigmoid_sum, (x, w, b), g)
+                errors.append(max(rel_err(o.double().numpy(), r.numpy()) for o, r in zip(ours, ref)))
 
-        threads = [threading.Thread(target=work) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert not failures and len(errors) == 20
+        assert in_threads(work) == [] and len(errors) == 20
         assert _matmul_settings() == before and mkldnn.fp32_precision == "bf16"
         assert max(errors) < 1e-5  # strict fp32 (bfloat16 products would give ~1e-3)
     finally:

@@ -9,6 +9,8 @@ from . import Operand
 
 class CupyAdapter:
     library = "cupy"
+    bridge = False
+    out_of_memory = cupy.cuda.memory.OutOfMemoryError  # what its allocator raises
 
     @staticmethod
     def key(a) -> tuple:

@@ -9,6 +9,7 @@ from . import Operand
 
 class NumpyAdapter:
     library = "numpy"
+    bridge = False
 
     @staticmethod
     def key(a) -> tuple:

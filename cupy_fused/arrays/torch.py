@@ -17,6 +17,8 @@ from . import Operand
 
 class TorchAdapter:
     library = "torch"
+    bridge = False
+    out_of_memory = torch.cuda.OutOfMemoryError  # what its allocator raises
 
     @staticmethod
     def key(t) -> tuple:
