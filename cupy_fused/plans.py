@@ -158,6 +158,19 @@ def resolve_linear(
     ``save`` the plan returns (out, saved): saved (B, N) in the accumulator dtype holds sigmoid'(z) for a training
     step's backward."""
     raw_options = (precision, method, keepdims, workspace_bytes)
+    signature = lambda x, w, b: linear_key(x, w, b, *raw_options)
+    if getattr(arrays.adapter_for(x), "bridge", False):
+
+        def native_plan(x, w, b, stream):
+            native_key = signature(x, w, b)
+            found = CACHE.get(native_key)
+            return found or resolve_linear(
+                native_key, x, w, b, precision, method, keepdims, workspace_bytes, stream, tune, save
+            )
+
+        return _bridged(
+            "linear_sigmoid_sum", key, ("x", "weight", "bias"), (x, weight, bias), native_plan, signature, stream, save
+        )
     ops = [arrays.describe("x", x), arrays.describe("weight", weight)]
     if bias is not None:
         ops.append(arrays.describe("bias", bias))
@@ -213,7 +226,7 @@ def resolve_linear(
         )
         lines = [head] + choice.lines + [f"floor: {planner.floor_text(rows, k, n, xo.dtype, xo.device_id)}"]
         run = planner.linear_runner(adapter, ops, out_shape, rows, k, n, choice, save)
-    plan = Plan("linear_sigmoid_sum", key, ops, run, lines, lambda x, w, b: linear_key(x, w, b, *raw_options))
+    plan = Plan("linear_sigmoid_sum", key, ops, run, lines, signature)
     if key is not None:
         CACHE.add(key, plan)
     return plan
@@ -221,6 +234,13 @@ def resolve_linear(
 
 def resolve_sum(key, z, bias, keepdims, workspace_bytes) -> Plan:
     raw_options = (keepdims, workspace_bytes)
+    signature = lambda z, b: sum_key(z, b, *raw_options)
+    if getattr(arrays.adapter_for(z), "bridge", False):
+
+        def native_plan(z, b, stream):
+            return CACHE.get(signature(z, b)) or resolve_sum(signature(z, b), z, b, keepdims, workspace_bytes)
+
+        return _bridged("sigmoid_sum", key, ("z", "bias"), (z, bias), native_plan, signature, None, False)
     ops = [arrays.describe("z", z)]
     if bias is not None:
         ops.append(arrays.describe("bias", bias))
@@ -249,7 +269,44 @@ def resolve_sum(key, z, bias, keepdims, workspace_bytes) -> Plan:
 
         run, lines = planner.sum_runner(adapter, ops, out_shape, rows, n)
         lines = [head] + lines
-    plan = Plan("sigmoid_sum", key, ops, run, lines, lambda z, b: sum_key(z, b, *raw_options))
+    plan = Plan("sigmoid_sum", key, ops, run, lines, signature)
+    if key is not None:
+        CACHE.add(key, plan)
+    return plan
+
+
+def _bridged(kind, key, names, objs, native_plan, signature, stream, save) -> Plan:
+    """The plan of a signature whose arrays come through a bridge (arrays/dlpack.py): every call reads the operands
+    as numpy or cupy arrays without copies, runs the plan of those (cached under their own signature, with their own
+    checks) and hands the result back to the operands' library."""
+    ops = [arrays.describe(name, obj) for name, obj in zip(names, objs) if obj is not None]
+    checks.same_kind(ops)
+    library = ops[0].library
+    if save:
+        checks.trainable(ops[0])
+    bridge = arrays.adapter_for(objs[0])
+    native, back = bridge.native, bridge.wrapper(objs[0])
+    views = [None if obj is None else native(obj) for obj in objs]
+    native_adapter, device_id = arrays.adapter_for(views[0]), ops[0].device_id
+
+    def run(*args):
+        *operands, stream = args
+        if stream is not None:  # the hand-over happens on it too
+            if device_id is None:
+                raise TypeError(f"stream applies to GPU arrays only; the arrays are {library} arrays on the CPU")
+            with native_adapter.user_stream(stream, device_id)[1]:
+                return run(*operands, None)
+        views = [None if obj is None else native(obj) for obj in operands]
+        return back(native_plan(*views, None)._run(*views, None), views)
+
+    if stream is not None and device_id is None:
+        raise TypeError(f"stream applies to GPU arrays only; the arrays are {library} arrays on the CPU")
+    first = native_plan(*views, stream)  # the native signature is validated now
+    lines = [
+        f"{kind}: {library} arrays on {ops[0].device}, read as {native_adapter.library} arrays through "
+        f"DLPack (no copies); the result goes back through {library}'s from_dlpack"
+    ] + first._lines
+    plan = Plan(kind, key, ops, run, lines, signature)
     if key is not None:
         CACHE.add(key, plan)
     return plan

@@ -1,8 +1,14 @@
 """Shared fixtures: seeded random inputs, the `gpu` and `multigpu` markers that skip without one or two devices, and
-a clean environment: tuning off (CUPY_FUSED_TUNE=0, unless a test turns it on) and a private tuning-cache folder."""
+a clean environment: tuning off (CUPY_FUSED_TUNE=0, unless a test turns it on), a private tuning-cache folder, and
+JAX allocating device memory as it goes."""
+
+import os
 
 import numpy as np
 import pytest
+
+# JAX's CUDA backend would otherwise take 75% of the device's memory when the JAX tests first touch it
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 
 def _cuda_devices() -> int:

@@ -194,7 +194,10 @@ def test_constructor_and_call_errors():
         layer(np.zeros((4, 3)))
     with pytest.raises(ValueError, match=r"x must have shape \(\.\.\., 3\) \(in_features == 3\), got \(4, 2\)"):
         layer(np.zeros((4, 2), np.float32))
-    with pytest.raises(TypeError, match="x must be a numpy.ndarray, cupy.ndarray or torch.Tensor, got builtins.list"):
+    with pytest.raises(
+        TypeError,
+        match="x must be a numpy.ndarray, cupy.ndarray, torch.Tensor, jax.Array or another array .*, got builtins.list",
+    ):
         layer([1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match=r"grad_out must have shape \(4, 1\) or \(4,\)"):
         layer.grad(x, np.zeros((4, 2), np.float32))

@@ -49,7 +49,9 @@ def test_a_plan_refuses_another_signature_and_names_the_change(good):
         p(x, w)
     with pytest.raises(ValueError, match=r"x.strides: \(6, 1\) -> \(1, 4\)"):
         p(np.asfortranarray(x), w, b)
-    with pytest.raises(ValueError, match="x must be a numpy.ndarray, cupy.ndarray or torch.Tensor"):
+    with pytest.raises(
+        ValueError, match="x must be a numpy.ndarray, cupy.ndarray, torch.Tensor, jax.Array or another array"
+    ):
         p([1.0], w, b)
     with pytest.raises(TypeError, match="takes x, weight and optionally bias"):
         p(x)

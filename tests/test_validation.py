@@ -70,7 +70,9 @@ def test_mismatched_float_dtypes(good):
 def test_non_arrays(good):
     x, w, b = good
     _call_and_check_unchanged(
-        TypeError, "x must be a numpy.ndarray, cupy.ndarray or torch.Tensor, got builtins.list", (x.tolist(), w, b)
+        TypeError,
+        "x must be a numpy.ndarray, cupy.ndarray, torch.Tensor, jax.Array or another array .*, got builtins.list",
+        (x.tolist(), w, b),
     )
     _call_and_check_unchanged(TypeError, "bias must be a numpy.ndarray.*got builtins.float", (x, w, 1.0))
 

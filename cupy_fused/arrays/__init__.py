@@ -1,4 +1,5 @@
-"""One adapter per array library (numpy, cupy, torch): the floor the rest of the package stands on.
+"""One adapter per array library (numpy, cupy, torch; jax and any DLPack / Array-API library through a bridge): the
+floor the rest of the package stands on.
 
 An adapter turns a caller's array into what the planner and the backends need, and back:
 
@@ -11,7 +12,11 @@ An adapter turns a caller's array into what the planner and the backends need, a
   ``zero(obj)``, fills it with zeros (the result when N = 0).
 * ``empty_fn(dtype, device)``: outputs and workspaces from the caller's own allocator (torch's caching allocator for
   torch tensors, CuPy's pool for cupy arrays), so CUDA graphs own them;
-* ``stream_fn(device)``: the caller's current stream (a raw ``cudaStream_t``), and ``user_stream`` for ``stream=``.
+* ``stream_fn(device)``: the caller's current stream (a raw ``cudaStream_t``), and ``user_stream`` for ``stream=``;
+  ``out_of_memory``: the exception its allocator raises (the runners turn it into one that says what to change).
+
+A bridge (``bridge = True``: arrays/dlpack.py, arrays/jax.py) computes nothing itself: ``native(obj)`` reads an operand
+as a numpy or cupy array through DLPack, and ``wrapper(obj)`` hands results back (plans.py: ``_bridged``).
 
 Adapters are found by the type of the object (subclasses such as ``numpy.memmap`` or ``torch.nn.Parameter``
 included) and registered lazily: torch and cupy are imported only when an object of theirs arrives, which means
@@ -28,7 +33,7 @@ class Operand(NamedTuple):
     """What validation needs to know about one argument (built once per signature)."""
 
     name: str  # the argument's name, for messages
-    library: str  # "numpy" | "cupy" | "torch"
+    library: str  # "numpy" | "cupy" | "torch" | a bridged library ("jax", ...)
     shape: tuple
     dtype: str  # "float32", "bfloat16", "int64", ...
     device: str  # "cpu", "cuda:N", or another device type (refused by validation)
@@ -58,6 +63,10 @@ def adapter_for(obj):
         from .cupy import ADAPTER as adapter
     elif "torch" in sys.modules and isinstance(obj, sys.modules["torch"].Tensor):
         from .torch import ADAPTER as adapter
+    elif "jax" in sys.modules and isinstance(obj, sys.modules["jax"].Array):
+        from .jax import ADAPTER as adapter
+    elif all(hasattr(kind, name) for name in ("__dlpack__", "__dlpack_device__", "__array_namespace__")):
+        from .dlpack import ADAPTER as adapter
     _BY_TYPE[kind] = adapter
     return adapter
 
@@ -66,8 +75,8 @@ def describe(name: str, obj) -> Operand:
     adapter = adapter_for(obj)
     if adapter is None:
         raise TypeError(
-            f"{name} must be a numpy.ndarray, cupy.ndarray or torch.Tensor, got "
-            f"{type(obj).__module__}.{type(obj).__name__}"
+            f"{name} must be a numpy.ndarray, cupy.ndarray, torch.Tensor, jax.Array or another array with "
+            f"__dlpack__ and __array_namespace__, got {type(obj).__module__}.{type(obj).__name__}"
         )
     return adapter.describe(name, obj)
 
