@@ -178,9 +178,9 @@ def _int_at_least(minimum: int):
 
 
 def _check_output_files(bench: argparse.ArgumentParser, args) -> None:
-    """--json and --plot are written after the run: before it, refuse a path in a missing folder or naming a folder,
-    and --plot without matplotlib."""
-    for option, path in (("--json", args.json), ("--plot", args.plot)):
+    """--json, --csv and --plot are written after the run: before it, refuse a path in a missing folder or naming a
+    folder, and --plot without matplotlib."""
+    for option, path in (("--json", args.json), ("--csv", args.csv), ("--plot", args.plot)):
         if path is None:
             continue
         folder = os.path.dirname(os.path.abspath(path))
@@ -225,7 +225,17 @@ def main(argv=None) -> int:
         default="suite,training,calls",
         help="comma-separated: suite, training, calls (GPU only; default all)",
     )
+    bench.add_argument(
+        "--wide", action="store_true", help="every column in the tables (default: the essential ones, in 120 columns)"
+    )
     bench.add_argument("--json", metavar="FILE", help="also write the rows, GPU name, versions and date to FILE")
+    bench.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="also write every field of every row to FILE, one line per row with its section first, a column "
+        "speedup.<peer> per peer; the meta (GPU or CPU, versions, date) comes before the header as '# key: value' "
+        "lines (pandas.read_csv(FILE, comment='#'))",
+    )
     bench.add_argument("--plot", metavar="FILE.png", help="also draw the suite's times as a chart (needs matplotlib)")
     args = parser.parse_args(argv)
     if args.command == "info":
@@ -242,7 +252,13 @@ def main(argv=None) -> int:
         bench.error(f"--sections: unknown {sorted(unknown)}; choose from {', '.join(bench_module.SECTIONS)}")
     _check_output_files(bench, args)
     return bench_module.main(
-        [tuple(s) for s in args.shape] if args.shape else None, args.reps, args.json, args.plot, sections
+        [tuple(s) for s in args.shape] if args.shape else None,
+        args.reps,
+        json_path=args.json,
+        csv_path=args.csv,
+        plot_path=args.plot,
+        sections=sections,
+        wide=args.wide,
     )
 
 

@@ -1,9 +1,14 @@
 """The command line on a machine without a GPU: info, check and a small bench, end to end; arguments it refuses
 (run in-process: they fail while parsing, before any work)."""
 
+import csv
 import json
+import os
+import platform
+import re
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -11,12 +16,26 @@ import cupy_fused
 import cupy_fused.bench
 from cupy_fused import cli
 from cupy_fused.backends import instances
+from cupy_fused.bench import calls, report
+
+
+def run(*args, code=0, env=None) -> subprocess.CompletedProcess:
+    """The command line in a subprocess: stdout and stderr are pipes, not a terminal."""
+    result = subprocess.run(
+        [sys.executable, "-m", "cupy_fused", *args], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert result.returncode == code, result.stderr
+    return result
 
 
 def run_cli(*args, code=0):
-    result = subprocess.run([sys.executable, "-m", "cupy_fused", *args], capture_output=True, text=True, timeout=600)
-    assert result.returncode == code, result.stderr
+    result = run(*args, code=code)
     return result.stdout + result.stderr
+
+
+def table_header(out: str) -> list[str]:
+    line = next(line for line in out.splitlines() if line.startswith("B x K x N"))
+    return re.split(r"\s{2,}", line.strip())
 
 
 def test_info_shows_versions_and_the_static_choice_for_a_shape():
@@ -30,13 +49,101 @@ def test_info_shows_versions_and_the_static_choice_for_a_shape():
 
 def test_bench_on_the_cpu_reports_accurate_rows(tmp_path):
     pytest.importorskip("torch")
-    report = tmp_path / "bench.json"
-    out = run_cli("bench", "--shape", "16", "64", "48", "--reps", "2", "--json", str(report))
+    saved = tmp_path / "bench.json"
+    out = run_cli("bench", "--shape", "16", "64", "48", "--reps", "2", "--json", str(saved))
     assert "no GPU found" in out and "ours numpy" in out and "torch cpu" in out
-    data = json.loads(report.read_text())
+    data = json.loads(saved.read_text())
     assert data["meta"]["cupy_fused"] == cupy_fused.__version__ and data["meta"]["date"]
     ours = [r for r in data["rows"] if r["contender"] == "ours numpy"]
     assert len(ours) == 1 and ours[0]["rel_err"] < 1e-6 and ours[0]["ms"] > 0
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def test_the_default_cpu_bench_fits_120_columns_and_says_what_it_timed():
+    pytest.importorskip("torch")
+    result = run("bench", "--shape", "16", "64", "48", "--reps", "3", env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    out, err = result.stdout, result.stderr
+    assert max(len(line) for line in out.splitlines()) <= 120
+    assert cpu_name() in out and "threads: numpy's BLAS 1, torch " in out and "the median of 3 timed calls" in out
+    assert table_header(out) == ["B x K x N", "contender", "ms", "vs best torch", "rel err"]  # empty ones dropped
+    # pipes, not a terminal: plain text (no escape codes, no carriage returns), the progress on stderr only
+    assert "\x1b" not in out + err and "\r" not in out + err
+    assert "cpu [1/9] 16 x 64 x 48: float64 reference" in err and "cpu [" not in out
+
+
+def test_wide_shows_more_columns():
+    out = run("bench", "--shape", "16", "64", "48", "--reps", "2", "--wide").stdout
+    assert "TFLOP/s" in table_header(out) and "GB/s" not in table_header(out)  # GB/s: no meaning on a CPU
+
+
+def test_bench_writes_the_same_rows_to_csv_and_json(tmp_path):
+    report_json, report_csv = tmp_path / "bench.json", tmp_path / "bench.csv"
+    shapes = ("--shape", "16", "64", "48", "--shape", "8", "32", "16")
+    run("bench", *shapes, "--reps", "2", "--json", str(report_json), "--csv", str(report_csv))
+    data = json.loads(report_json.read_text())
+    lines = report_csv.read_text().splitlines()
+    assert [line for line in lines if line.startswith("#")] == [f"# {k}: {v}" for k, v in data["meta"].items()]
+    rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))
+    assert len(rows) == len(data["rows"]) >= 2
+    for got, row in zip(rows, data["rows"]):
+        fields = {k: v for k, v in row.items() if k != "speedup"} | {
+            f"speedup.{p}": v for p, v in row["speedup"].items()
+        }
+        assert set(fields) <= set(got) and got["section"] == "cpu"
+        assert {k: v for k, v in got.items() if v != "" and k != "section"} == {
+            k: str(v) for k, v in fields.items() if v not in (None, "")
+        }
+
+
+def test_gpu_tables_fit_120_columns_and_wide_shows_every_column(capsys):
+    """The suite, training and calls tables from rows of the longest labels, as printed to a pipe."""
+    peers = ["torch fp32", "torch tf32", "compile fp32", "compile tf32"]
+    longest = report.Row(
+        shape="16384 x 1024 x 65536 fwd+bwd",
+        contender="",
+        ms=48.8,
+        tflops=45.1,
+        gbps=7.0,
+        rel_err=4.3e-8,
+        floor="0.87 of matmul 42.580 ms",
+        floor_ms=42.58,
+        extra_mb=8192.0,
+        host_us=70.0,
+        kernel_us=1.2,
+    )
+    rows = [
+        replace(longest, contender=name, speedup={} if name in peers else dict.fromkeys(peers, 1.5))
+        for name in [*peers, "ours default=tf32x3 (fused, auto)", "ours tf32 (cublas)"]
+    ]
+    rows.append(report.Row("sigmoid_sum 16384 x 65536", "ours", 1.4, 0.0, 3053.0, 4e-8, {"torch fp32": 5.5}, "", 1.4))
+    names = ["torch eager fp32", "torch eager tf32", "torch.compile fp32", "torch.compile tf32", "ours default (torch)"]
+    names += ["ours tf32 (torch)", "ours default (cupy)", "ours tf32 (cupy)", "ours default (plan)"]
+    call_rows = [
+        {"shape": shape, "contender": name, "host_us": 48.0, "wall_us": 7396.8, "rel_err": 4e-8}
+        for shape in ("4096 x 4096 x 11008", "128 x 10 x 20")
+        for name in names
+    ]
+    for wide in (False, True):
+        console = report.stdout_console(wide)
+        console.print(report.make_table(report.row_columns(rows), rows, wide, grouped=True))
+        console.print(calls.table(call_rows, wide))
+        out = capsys.readouterr().out
+        lines = out.splitlines()
+        for r in rows:  # a line per row: no cell wrapped
+            assert any(line.startswith(r.shape) and r.contender in line for line in lines)
+        assert all(any(line.startswith(r["shape"]) and "7396.8" in line for line in lines) for r in call_rows)
+        if not wide:
+            assert max(len(line) for line in lines) <= 120
+            assert "TFLOP/s" not in out and "torch.compile fp32" not in out
+    for header in ("TFLOP/s", "GB/s", "vs compile tf32", "floor", "extra MB", "kernel us", "torch.compile fp32"):
+        assert header in out
 
 
 def test_check_compiles_the_kernels_of_a_file():  # every file and arch: test_kernels.py
@@ -104,7 +211,7 @@ def bench_must_not_run(monkeypatch):
     monkeypatch.setattr(cupy_fused.bench, "main", run)
 
 
-@pytest.mark.parametrize("option", ["--json", "--plot"])
+@pytest.mark.parametrize("option", ["--json", "--csv", "--plot"])
 def test_output_files_are_checked_before_the_run(capsys, tmp_path, bench_must_not_run, option):
     missing = tmp_path / "no-such-folder" / "out"
     assert f"{option}: the folder {missing.parent} of '{missing}' does not exist" in refused(

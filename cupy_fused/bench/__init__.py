@@ -9,6 +9,9 @@ Sections (``--sections``, default all three on a GPU):
 
 Inputs are torch CUDA tensors passed zero-copy (the calls section also cupy arrays); references are float64. Without
 a GPU the NumPy backend is timed with a host clock against torch's CPU path (when torch is there).
+
+Each table shows the essential columns; ``wide`` all of them; the JSON and CSV files keep every field of every row.
+Progress goes to stderr, the tables to stdout.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from __future__ import annotations
 import sys
 
 from . import calls as calls_section
-from .report import environment, plot, print_table, write_json
-from .suites import ALL_PRECISIONS, CPU_SHAPE, SUITE, bench_cpu, bench_gpu
+from .report import environment, make_table, plot, row_columns, stdout_console, write_csv, write_json
+from .suites import ALL_PRECISIONS, CPU_SHAPE, SUITE, bench_cpu, bench_gpu, training_reps
 
 SECTIONS = ("suite", "training", "calls")
+SPEEDUP = "vs best torch: the fastest torch contender's ms / ours"
 
 
 def _gpu_available() -> bool:
@@ -31,55 +35,96 @@ def _gpu_available() -> bool:
         return False
 
 
+def _print_table(console, heading: str, table) -> None:
+    console.print()
+    console.print(heading, width=120)
+    console.print(table)
+
+
 def main(
-    shapes=None, reps: int = 30, json_path: str | None = None, plot_path: str | None = None, sections=SECTIONS
+    shapes=None,
+    reps: int = 30,
+    json_path: str | None = None,
+    csv_path: str | None = None,
+    plot_path: str | None = None,
+    sections=SECTIONS,
+    wide: bool = False,
 ) -> int:
-    if not _gpu_available():
-        print("no GPU found: timing the NumPy backend on the CPU at a CPU-sized shape", flush=True)
-        rows, meta = bench_cpu(shapes or [CPU_SHAPE], reps)
-        meta.update(environment())
-        print_table(rows, f"cupy-fused bench on {meta.get('cpu')} ({meta['date']})")
-        if json_path:
-            write_json(json_path, rows, meta)
-        if plot_path:
-            plot(rows, meta, plot_path)
-        return 0
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        print("cupy-fused bench on a GPU compares against torch; install torch to run it", file=sys.stderr)
-        return 2
-    rows, meta, call_rows = [], {}, []
+    console = stdout_console(wide)
+    if _gpu_available():
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            print("cupy-fused bench on a GPU compares against torch; install torch to run it", file=sys.stderr)
+            return 2
+        saved_rows, rows_by_section, meta = _bench_on_gpu(console, shapes, reps, sections, wide)
+    else:
+        saved_rows, rows_by_section, meta = _bench_on_cpu(console, shapes, reps, wide)
+    if json_path:
+        write_json(json_path, saved_rows, meta)
+    if csv_path:
+        write_csv(csv_path, rows_by_section, meta)
+    if plot_path and saved_rows:
+        plot(saved_rows, meta, plot_path)
+    return 0
+
+
+def _bench_on_cpu(console, shapes, reps, wide):
+    """Times and prints the CPU bench: (the rows for JSON, the rows of each section for CSV, the meta)."""
+    default_shape = "" if shapes else " at a CPU-sized shape (--shape B K N for others)"
+    console.print(f"no GPU found: timing the NumPy backend on the CPU{default_shape}")
+    rows, meta = bench_cpu(shapes or [CPU_SHAPE], reps)
+    meta.update(environment(), reps=reps)
+    threads = f"numpy's BLAS {meta['threads']}"
+    if "torch_threads" in meta:
+        threads += f", torch {meta['torch_threads']}"
+    versions = ", ".join(f"{k} {meta[k]}" for k in ("numpy", "torch") if k in meta)
+    console.print(f"cupy-fused bench on {meta['cpu']} (threads: {threads}; {meta['date']}, {versions})")
+    heading = f"ms: the median of {reps} timed calls after a warm-up call; rel err: against float64\n{SPEEDUP}"
+    _print_table(console, heading, make_table(row_columns(rows, on_gpu=False), rows, wide, grouped=True))
+    return rows, {"cpu": rows}, meta
+
+
+def _bench_on_gpu(console, shapes, reps, sections, wide):
+    """Times and prints the GPU sections: (the rows for JSON, the rows of each section for CSV, the meta)."""
+    import torch
+
+    suite_rows, training_rows, meta, call_rows = [], [], {}, []
     if "suite" in sections or "training" in sections:
         suite = [(shape, ALL_PRECISIONS) for shape in shapes] if shapes else SUITE
-        rows, meta = bench_gpu(
+        suite_rows, training_rows, meta = bench_gpu(
             suite if "suite" in sections else [], reps, training="training" in sections and not shapes
         )
     if "calls" in sections:
-        call_rows = calls_section.run(
-            progress=lambda label: print(f"\r{label[:70]:70s}", end="", file=sys.stderr, flush=True)
-        )
-        print(file=sys.stderr)
-    meta.update(environment())
-    import torch
-
+        call_rows = calls_section.run()
+    meta.update(environment(), reps=reps, calls=call_rows)
     meta.setdefault("gpu", torch.cuda.get_device_name())
-    title = (
-        f"cupy-fused bench on {meta['gpu']} ({meta['date']}, "
-        + ", ".join(f"{k} {meta[k]}" for k in ("cupy", "torch") if k in meta)
-        + ")"
-    )
-    if rows:
-        print_table(rows, title)
+    versions = ", ".join(f"{k} {meta[k]}" for k in ("cupy", "torch") if k in meta)
+    console.print(f"cupy-fused bench on {meta['gpu']} ({meta['date']}, {versions})")
+    if "hbm_read_gbps" in meta:
+        console.print(
+            f"floors measured in this run: HBM read {meta['hbm_read_gbps']} GB/s (a 4 GiB sum); matmul at 8192^3: "
+            f"fp32 {meta['matmul_ieee_tflops']:.0f}, TF32 {meta['matmul_tf32_tflops']:.0f}, "
+            f"bf16 {meta['matmul_bf16_tflops']:.0f} TFLOP/s"
+        )
+    if suite_rows:
+        heading = (
+            f"suite: ms is the median of {reps} CUDA-event timings; {SPEEDUP}\n"
+            "rel err: against float64; of floor: the floor's ms / ms, the larger of bytes / HBM read and FLOPs / "
+            "matmul rate"
+        )
+        _print_table(console, heading, make_table(row_columns(suite_rows), suite_rows, wide, grouped=True))
+    if training_rows:
+        heading = (
+            "training: forward + backward (gradients of x, W and b) through cupy_fused.torch against torch autograd\n"
+            f"ms: the median of {training_reps(reps)} timings; {SPEEDUP}\n"
+            "rel err: the worst of the three gradients against float64\n"
+            "of floor: the floor's ms / ms, the larger of bytes / HBM read and the three products at their matmul rates"
+        )
+        _print_table(console, heading, make_table(row_columns(training_rows), training_rows, wide, grouped=True))
     if call_rows:
-        print(f"\ncalls: per-call wall time (us) of back-to-back calls, synchronized once at the end ({title[18:]})")
-        print(calls_section.table(call_rows))
-    if json_path:
-        meta["calls"] = call_rows
-        write_json(json_path, rows, meta)
-    if plot_path and rows:
-        plot(rows, meta, plot_path)
-    return 0
+        _print_table(console, calls_section.HEADING, calls_section.table(call_rows, wide))
+    return suite_rows + training_rows, {"suite": suite_rows, "training": training_rows, "calls": call_rows}, meta
 
 
 __all__ = ["main", "SECTIONS"]

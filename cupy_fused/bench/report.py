@@ -1,13 +1,21 @@
-"""Rows, the table, the JSON file and the chart of a bench run."""
+"""Rows, the tables and progress bars (drawn by rich), and the JSON, CSV and chart files of a bench run."""
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import datetime
 import json
+import os
 import platform
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 import cupy_fused
 
@@ -27,33 +35,135 @@ class Row:
     host_us: float | None = None  # wall time per call in a loop (small shapes, where the host is the limit)
     kernel_us: float | None = None  # summed kernel time per call (small shapes)
 
+    @classmethod
+    def timed(cls, shape, contender, ms, flops, in_bytes, err, peer_ms, floor_ms, floor_name, **extra):
+        """A GPU row from its measurements: rates, speedups over the peers (for our contenders) and the floor."""
+        speedup = {p: v / ms for p, v in peer_ms.items()} if contender.startswith("ours") else {}
+        floor = f"{floor_ms / ms:.2f} of {floor_name} {floor_ms:.3f} ms"
+        return cls(shape, contender, ms, flops / ms / 1e9, in_bytes / ms / 1e6, err, speedup, floor, floor_ms, **extra)
 
-def print_table(rows: list[Row], title: str) -> None:
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: its header, the text of a record's cell ("" for none) and whether only --wide shows it."""
+
+    header: str
+    cell: Callable
+    wide: bool = False
+    justify: str = "right"
+
+
+def number(value: float | None, spec: str, suffix: str = "") -> str:
+    """A cell's text: the value formatted, or "" for None."""
+    return "" if value is None else format(value, spec) + suffix
+
+
+def row_columns(rows: list[Row], on_gpu: bool = True) -> list[Column]:
+    """The columns of the suite, training and CPU tables."""
     peers = list(dict.fromkeys(p for r in rows for p in r.speedup))
-    head = ["shape B x K x N", "contender", "ms", "TFLOP/s", "GB/s", "rel err"] + [f"vs {p}" for p in peers]
-    head += ["floor", "extra MB", "host us", "kernel us"]
-    lines = []
-    for r in rows:
-        cells = [
-            r.shape,
-            r.contender,
-            f"{r.ms:.4f}",
-            f"{r.tflops:.3g}",
-            f"{r.gbps:.0f}",
-            "-" if r.rel_err is None else f"{r.rel_err:.2e}",
-        ]
-        cells += [f"{r.speedup[p]:.2f}x" if p in r.speedup else "-" for p in peers]
-        cells += [
-            r.floor or "-",
-            "-" if r.extra_mb is None else f"{r.extra_mb:.1f}",
-            "-" if r.host_us is None else f"{r.host_us:.1f}",
-            "-" if r.kernel_us is None else f"{r.kernel_us:.1f}",
-        ]
-        lines.append(cells)
-    widths = [max(len(str(c)) for c in col) for col in zip(head, *lines)]
-    print(f"\n{title}")
-    for cells in [head, ["-" * w for w in widths]] + lines:
-        print("  ".join(str(c).rjust(w) for c, w in zip(cells, widths)))
+    each_peer = [
+        Column(f"vs {p}", lambda r, p=p: number(r.speedup.get(p), ".2f", "x"), wide=True)
+        for p in (peers if len(peers) > 1 else [])  # one peer: "vs best torch" is its column
+    ]
+    # GB/s: bytes over time, the HBM's rate on a GPU; through a CPU's caches it means nothing
+    gbps = [Column("GB/s", lambda r: f"{r.gbps:.0f}", wide=True)] if on_gpu else []
+    return [
+        Column("B x K x N", lambda r: r.shape, justify="left"),
+        Column("contender", lambda r: r.contender, justify="left"),
+        Column("ms", lambda r: f"{r.ms:.4f}"),
+        Column("TFLOP/s", lambda r: f"{r.tflops:.3g}", wide=True),
+        *gbps,
+        Column("vs best torch", lambda r: number(min(r.speedup.values(), default=None), ".2f", "x")),
+        *each_peer,
+        Column("rel err", lambda r: number(r.rel_err, ".2e")),
+        Column("of floor", lambda r: number(None if r.floor_ms is None else r.floor_ms / r.ms, ".2f")),
+        Column("floor", lambda r: r.floor, wide=True),
+        Column("extra MB", lambda r: number(r.extra_mb, ".1f"), wide=True),
+        Column("host us", lambda r: number(r.host_us, ".1f"), wide=True),
+        Column("kernel us", lambda r: number(r.kernel_us, ".1f"), wide=True),
+    ]
+
+
+def make_table(columns: list[Column], records: list, wide: bool, grouped: bool = False) -> Table:
+    """The essential columns (all with ``wide``) that have a cell in some record; ``grouped``: a blank line after
+    each run of records with the same first cell (a shape)."""
+    shown = [c for c in columns if (wide or not c.wide) and any(c.cell(r) for r in records)]
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for column in shown:
+        table.add_column(column.header, justify=column.justify)
+    cells = [[column.cell(r) for column in shown] for r in records]
+    for row, following in zip(cells, cells[1:] + [None]):
+        table.add_row(*row, end_section=grouped and following is not None and following[0] != row[0])
+    return table
+
+
+def stdout_console(wide: bool) -> Console:
+    """The console of the tables. Not on a terminal (a pipe, a file): 120 columns, not rich's 80, and room for the
+    wide tables to keep a line per row."""
+    console = Console(markup=False, highlight=False, emoji=False)
+    if not console.is_terminal:
+        console.width = 1000 if wide else 120
+    return console
+
+
+@contextlib.contextmanager
+def progress(title: str, total: int):
+    """Yields step(label), to call as each of ``total`` steps begins. On stderr: a bar on a terminal, gone when
+    done, redrawn at each step only (a refresh thread would take the GIL from the timed loops); elsewhere (pipes,
+    logs) a plain line for each new label."""
+    console = Console(stderr=True, markup=False, highlight=False, emoji=False)
+    started, last_label = 0, None
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        redirect_stdout=False,  # the tables' stream stays apart
+        auto_refresh=False,
+        transient=True,
+        disable=not console.is_interactive,
+    ) as bar:
+        task = bar.add_task(title, total=total)
+
+        def step(label: str) -> None:
+            nonlocal started, last_label
+            started += 1
+            if console.is_interactive:
+                bar.update(task, completed=started - 1, description=f"{title}: {label}", refresh=True)
+            elif label != last_label:
+                console.print(f"{title} [{started}/{total}] {label}")
+            last_label = label
+
+        yield step
+
+
+def cpu_environment() -> dict:
+    """The CPU's name (/proc/cpuinfo, else platform) and the threads numpy's BLAS (OpenBLAS) starts: as
+    OPENBLAS_NUM_THREADS or OMP_NUM_THREADS say, else one per CPU that this process may use."""
+    name = None
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), None)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    settings = [os.environ.get(variable, "") for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")]
+    threads = next((int(s) for s in settings if s.isdigit() and int(s) > 0), cpus)
+    return {"cpu": name or platform.processor() or platform.machine(), "threads": threads}
+
+
+def write_csv(path: str, rows_by_section: dict[str, list], meta: dict) -> None:
+    """One line per row of each section (Rows or dicts): the section's name first, every field, each speedup as a
+    column "speedup.<peer>" (pandas.json_normalize's name); before the header, the meta as "# key: value" lines."""
+    records = []
+    for section, rows in rows_by_section.items():
+        for row in rows:
+            record = {"section": section, **(asdict(row) if isinstance(row, Row) else row)}
+            record.update({f"speedup.{peer}": value for peer, value in record.pop("speedup", {}).items()})
+            records.append(record)
+    with open(path, "w", newline="") as f:
+        f.writelines(f"# {key}: {value}\n" for key, value in meta.items() if key != "calls")  # calls: rows here
+        writer = csv.DictWriter(f, list(dict.fromkeys(key for record in records for key in record)))
+        writer.writeheader()
+        writer.writerows(records)
 
 
 def environment() -> dict:

@@ -4,16 +4,14 @@ backward rows, and the CPU fallback, each against torch in the same run."""
 from __future__ import annotations
 
 import math
-import platform
 import statistics
-import sys
 import time
 
 import numpy as np
 
 import cupy_fused
 
-from .report import Row
+from .report import Row, cpu_environment, progress
 from .timing import GpuTimer, measure_hbm_read, measure_matmul, peak_extra_mb, reference, rel_err, torch_tf32
 
 KERNELBENCH_SHAPE = (128, 32768, 32768)
@@ -40,15 +38,9 @@ TRAINING_SUITE = [
 ]
 
 
-def progress(done: int, total: int, label: str) -> None:
-    width = 30
-    filled = width * done // max(total, 1)
-    print(
-        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label[:60]:60s}",
-        end="",
-        file=sys.stderr,
-        flush=True,
-    )
+def training_reps(reps: int) -> int:
+    """Timed runs of a training step: a third of the forward's, at least 5."""
+    return max(5, reps // 3)
 
 
 def bench_training(torch, timer, reps, rates, hbm) -> list[Row]:
@@ -58,63 +50,56 @@ def bench_training(torch, timer, reps, rates, hbm) -> list[Row]:
 
     model = lambda x, w, b: torch.sum(torch.sigmoid(torch.nn.functional.linear(x, w, b)), dim=1, keepdim=True)
     rows = []
-    for (B, K, N), precision in TRAINING_SUITE:
-        label = f"{B} x {K} x {N} fwd+bwd"
-        bound = 1 / math.sqrt(K)
-        x = torch.randn(B, K, device="cuda", requires_grad=True)
-        w = torch.empty(N, K, device="cuda").uniform_(-bound, bound).requires_grad_()
-        b = torch.empty(N, device="cuda").uniform_(-bound, bound).requires_grad_()
-        g = torch.rand(B, 1, device="cuda")
-        flops = 3 * 2 * B * K * N  # forward, grad_x, grad_W (the floor's products; ours recomputes z on top)
-        in_bytes = 4 * (2 * (B * K + N * K + N) + 2 * B)
-        peer_ms, grads = {}, {}
-        leaves = [t.detach().double().requires_grad_() for t in (x, w, b)]
-        ref = torch.autograd.grad(model(*leaves), leaves, grad_outputs=g.double())
-        del leaves
-        # (name, forward rate, backward rate, TF32 flag for torch, function): ours recomputes z in backward
-        contenders = [
-            ("torch fp32", "ieee", "ieee", False, model),
-            ("torch tf32", "tf32", "tf32", True, model),
-            (
-                f"ours {precision or 'default'}",
-                precision or "tf32x3",
-                backward_precision(precision),
-                False,
-                lambda x, w, b: cft.linear_sigmoid_sum(x, w, b, precision=precision),
-            ),
-        ]
-        for name, forward_rate, backward_rate, tf32, f in contenders:
-            step = lambda i, f=f: torch.autograd.grad(f(x, w, b), (x, w, b), grad_outputs=g)
-            with torch_tf32(torch, tf32):
-                grads[name] = step(0)
-                extra = peak_extra_mb(torch, step)
-                ms = timer(step, 1, warmup=2, reps=max(5, reps // 3))
-            if name.startswith("torch"):
-                peer_ms[name] = ms
-            products = 2 * B * K * N
-            compute_ms = products / (rates[forward_rate] * 1e9) + 2 * products / (rates[backward_rate] * 1e9)
-            floor_ms = max(in_bytes / hbm / 1e6, compute_ms)
-            err = max(float((a.double() - r).norm() / r.norm()) for a, r in zip(grads[name], ref))  # worst of three
-            rows.append(
-                Row(
-                    label,
-                    name,
-                    ms,
-                    flops / ms / 1e9,
-                    in_bytes / ms / 1e6,
-                    err,
-                    {p: v / ms for p, v in peer_ms.items()} if name.startswith("ours") else {},
-                    f"{floor_ms / ms:.2f} of fwd+bwd {floor_ms:.3f} ms",
-                    floor_ms,
-                    extra,
+    with progress("training", 4 * len(TRAINING_SUITE)) as step:  # the reference and three contenders a shape
+        for (B, K, N), precision in TRAINING_SUITE:
+            label = f"{B} x {K} x {N} fwd+bwd"
+            bound = 1 / math.sqrt(K)
+            x = torch.randn(B, K, device="cuda", requires_grad=True)
+            w = torch.empty(N, K, device="cuda").uniform_(-bound, bound).requires_grad_()
+            b = torch.empty(N, device="cuda").uniform_(-bound, bound).requires_grad_()
+            g = torch.rand(B, 1, device="cuda")
+            flops = 3 * 2 * B * K * N  # forward, grad_x, grad_W (the floor's products; ours recomputes z on top)
+            in_bytes = 4 * (2 * (B * K + N * K + N) + 2 * B)
+            peer_ms, grads = {}, {}
+            step(f"{B} x {K} x {N}: float64 reference")
+            leaves = [t.detach().double().requires_grad_() for t in (x, w, b)]
+            ref = torch.autograd.grad(model(*leaves), leaves, grad_outputs=g.double())
+            del leaves
+            # (name, forward rate, backward rate, TF32 flag for torch, function): ours recomputes z in backward
+            contenders = [
+                ("torch fp32", "ieee", "ieee", False, model),
+                ("torch tf32", "tf32", "tf32", True, model),
+                (
+                    f"ours {precision or 'default'}",
+                    precision or "tf32x3",
+                    backward_precision(precision),
+                    False,
+                    lambda x, w, b: cft.linear_sigmoid_sum(x, w, b, precision=precision),
+                ),
+            ]
+            for name, forward_rate, backward_rate, tf32, f in contenders:
+                step(f"{B} x {K} x {N}: {name}")
+                forward_backward = lambda i, f=f: torch.autograd.grad(f(x, w, b), (x, w, b), grad_outputs=g)
+                with torch_tf32(torch, tf32):
+                    grads[name] = forward_backward(0)
+                    extra = peak_extra_mb(torch, forward_backward)
+                    ms = timer(forward_backward, 1, warmup=2, reps=training_reps(reps))
+                if name.startswith("torch"):
+                    peer_ms[name] = ms
+                products = 2 * B * K * N
+                compute_ms = products / (rates[forward_rate] * 1e9) + 2 * products / (rates[backward_rate] * 1e9)
+                floor_ms = max(in_bytes / hbm / 1e6, compute_ms)
+                err = max(float((a.double() - r).norm() / r.norm()) for a, r in zip(grads[name], ref))  # worst of three
+                rows.append(
+                    Row.timed(label, name, ms, flops, in_bytes, err, peer_ms, floor_ms, "fwd+bwd", extra_mb=extra)
                 )
-            )
-        del grads
-        torch.cuda.empty_cache()
+            del grads
+            torch.cuda.empty_cache()
     return rows
 
 
-def bench_gpu(suite, reps, training=True) -> tuple[list[Row], dict]:
+def bench_gpu(suite, reps, training=True) -> tuple[list[Row], list[Row], dict]:
+    """The suite's rows, the training rows, and the meta: the GPU and its floors, measured first."""
     import torch
 
     timer = GpuTimer(torch)
@@ -129,96 +114,98 @@ def bench_gpu(suite, reps, training=True) -> tuple[list[Row], dict]:
     rates["tf32x3"] = rates["tf32"] / 3  # three TF32 products per product
     meta = {"gpu": props.name, "hbm_read_gbps": round(hbm)}
     meta.update({f"matmul_{k}_tflops": round(v, 1) for k, v in rates.items()})
-    print(
-        f"{props.name}: HBM read {hbm:.0f} GB/s (4 GiB sum); matmul at 8192^3: fp32 {rates['ieee']:.0f}, "
-        f"TF32 {rates['tf32']:.0f}, bf16 {rates['bf16']:.0f} TFLOP/s",
-        flush=True,
-    )
     l2 = getattr(props, "L2_cache_size", 50 * 2**20)
+    suite_rows = bench_suite(torch, timer, suite, reps, rates, hbm, l2) if suite else []
+    training_rows = bench_training(torch, timer, reps, rates, hbm) if training else []
+    return suite_rows, training_rows, meta
+
+
+def bench_suite(torch, timer, suite, reps, rates, hbm, l2) -> list[Row]:
+    """Each shape of the suite: torch's contenders, then ours at each precision; then the reduction alone."""
     model = lambda x, w, b: torch.sum(torch.sigmoid(torch.nn.functional.linear(x, w, b)), dim=1, keepdim=True)
     compiled = torch.compile(model)
     rows = []
-    total = sum(4 + 2 * len(precisions) for _, precisions in suite) + 1
-    done = 0
-    for (B, K, N), precisions in suite:
-        label = f"{B} x {K} x {N}"
-        in_bytes = 4 * (B * K + N * K + N + B)
-        n_inputs = 1 if in_bytes > 2 * l2 else 4
-        bound = 1 / math.sqrt(K) if K else 1.0
-        sets = [
-            (
-                torch.randn(B, K, device="cuda"),
-                torch.empty(N, K, device="cuda").uniform_(-bound, bound),
-                torch.empty(N, device="cuda").uniform_(-bound, bound),
-            )
-            for _ in range(n_inputs)
-        ]
-        ref = reference(torch, *sets[0]).cpu().numpy()
-        flops = 2 * B * K * N
-        small = flops < 1e9
+    # a shape's steps: the reference and plans, torch's four, ours at each precision (at tf32 twice: auto and the
+    # other method); the last step: the reduction alone
+    steps = sum(5 + len(precisions) + precisions.count("tf32") for _, precisions in suite) + 1
+    with progress("suite", steps) as step:
+        for (B, K, N), precisions in suite:
+            label = f"{B} x {K} x {N}"
+            step(f"{label}: float64 reference and plans")
+            in_bytes = 4 * (B * K + N * K + N + B)
+            n_inputs = 1 if in_bytes > 2 * l2 else 4
+            bound = 1 / math.sqrt(K) if K else 1.0
+            sets = [
+                (
+                    torch.randn(B, K, device="cuda"),
+                    torch.empty(N, K, device="cuda").uniform_(-bound, bound),
+                    torch.empty(N, device="cuda").uniform_(-bound, bound),
+                )
+                for _ in range(n_inputs)
+            ]
+            ref = reference(torch, *sets[0]).cpu().numpy()
+            flops = 2 * B * K * N
+            small = flops < 1e9
 
-        contenders = [
-            ("torch fp32", "ieee", False, lambda i, s=sets: model(*s[i])),
-            ("torch tf32", "tf32", True, lambda i, s=sets: model(*s[i])),
-            ("compile fp32", "ieee", False, lambda i, s=sets: compiled(*s[i])),
-            ("compile tf32", "tf32", True, lambda i, s=sets: compiled(*s[i])),
-        ]
-        for precision in precisions:
-            auto = cupy_fused.plan(*sets[0], precision=precision)
-            auto_method, resolved = plan_choice(auto)
-            methods = ["auto"] + ([m for m in ("fused", "cublas") if m != auto_method] if precision == "tf32" else [])
-            for method in methods:
-                name = f"ours {precision or 'default'}" + (f"={resolved}" if precision is None else "")
-                name += f" ({auto_method}, auto)" if method == "auto" else f" ({method})"
-                contenders.append(
-                    (
+            contenders = [
+                ("torch fp32", "ieee", False, lambda i, s=sets: model(*s[i])),
+                ("torch tf32", "tf32", True, lambda i, s=sets: model(*s[i])),
+                ("compile fp32", "ieee", False, lambda i, s=sets: compiled(*s[i])),
+                ("compile tf32", "tf32", True, lambda i, s=sets: compiled(*s[i])),
+            ]
+            for precision in precisions:
+                auto = cupy_fused.plan(*sets[0], precision=precision)
+                auto_method, resolved = plan_choice(auto)
+                methods = ["auto"] + (
+                    [m for m in ("fused", "cublas") if m != auto_method] if precision == "tf32" else []
+                )
+                for method in methods:
+                    name = f"ours {precision or 'default'}" + (f"={resolved}" if precision is None else "")
+                    name += f" ({auto_method}, auto)" if method == "auto" else f" ({method})"
+                    contenders.append(
+                        (
+                            name,
+                            resolved,
+                            False,
+                            lambda i, s=sets, p=precision, m=method: cupy_fused.linear_sigmoid_sum(
+                                *s[i], precision=p, method=m
+                            ),
+                        )
+                    )
+            peer_ms = {}
+            for name, precision, tf32, fn in contenders:
+                step(f"{label}: {name}")
+                with torch_tf32(torch, tf32):
+                    out = fn(0).float().cpu().numpy()
+                    extra = peak_extra_mb(torch, fn)
+                    ms = timer(fn, n_inputs, reps=reps)
+                    host = timer.loop_us(fn, n_inputs)[1] if small else None
+                    kernels = timer.kernel_us(fn, n_inputs) if small else None
+                if not name.startswith("ours"):
+                    peer_ms[name] = ms
+                floor_ms, floor_name = max((in_bytes / hbm / 1e6, "HBM"), (flops / (rates[precision] * 1e9), "matmul"))
+                rows.append(
+                    Row.timed(
+                        label,
                         name,
-                        resolved,
-                        False,
-                        lambda i, s=sets, p=precision, m=method: cupy_fused.linear_sigmoid_sum(
-                            *s[i], precision=p, method=m
-                        ),
+                        ms,
+                        flops,
+                        in_bytes,
+                        rel_err(out, ref),
+                        peer_ms,
+                        floor_ms,
+                        floor_name,
+                        extra_mb=extra,
+                        host_us=host,
+                        kernel_us=kernels,
                     )
                 )
-        peer_ms = {}
-        for name, precision, tf32, fn in contenders:
-            done += 1
-            progress(done, total, f"{label} {name}")
-            with torch_tf32(torch, tf32):
-                out = fn(0).float().cpu().numpy()
-                extra = peak_extra_mb(torch, fn)
-                ms = timer(fn, n_inputs, reps=reps)
-                host = timer.loop_us(fn, n_inputs)[1] if small else None
-                kernels = timer.kernel_us(fn, n_inputs) if small else None
-            if not name.startswith("ours"):
-                peer_ms[name] = ms
-            floor_ms, floor_name = max((in_bytes / hbm / 1e6, "HBM"), (flops / (rates[precision] * 1e9), "matmul"))
-            rows.append(
-                Row(
-                    label,
-                    name,
-                    ms,
-                    flops / ms / 1e9,
-                    in_bytes / ms / 1e6,
-                    rel_err(out, ref),
-                    {p: v / ms for p, v in peer_ms.items()} if name.startswith("ours") else {},
-                    f"{floor_ms / ms:.2f} of {floor_name} {floor_ms:.3f} ms",
-                    floor_ms,
-                    extra,
-                    host,
-                    kernels,
-                )
-            )
-        del sets
-        torch.cuda.empty_cache()
+            del sets
+            torch.cuda.empty_cache()
 
-    rows += bench_training(torch, timer, reps, rates, hbm) if training else []
-
-    if suite:
         # The reduction alone, over an fp32 z of SIGMOID_SUM_SHAPE: a bandwidth test.
-        done += 1
-        progress(done, total, "sigmoid_sum")
         B, N = SIGMOID_SUM_SHAPE
+        step(f"sigmoid_sum {B} x {N}")
         z, b = torch.randn(B, N, device="cuda"), torch.randn(N, device="cuda")
         ref = torch.sigmoid(z.double() + b.double()).sum(-1, keepdim=True).cpu().numpy()
         z_bytes = 4 * (B * N + N + B)
@@ -238,58 +225,66 @@ def bench_gpu(suite, reps, training=True) -> tuple[list[Row], dict]:
                 z_bytes / hbm / 1e6,
             )
         )
-    print(file=sys.stderr)
-    return rows, meta
+    return rows
 
 
 def bench_cpu(shapes, reps) -> tuple[list[Row], dict]:
+    """The NumPy backend against torch's CPU path (when torch is there): host-clock medians of reps calls."""
     try:
         import torch
     except ImportError:
         torch = None
     rng = np.random.default_rng(0)
     rows = []
-    for B, K, N in shapes:
-        label = f"{B} x {K} x {N}"
-        bound = 1 / math.sqrt(K) if K else 1.0
-        x = rng.standard_normal((B, K), dtype=np.float32)
-        w = rng.uniform(-bound, bound, (N, K)).astype(np.float32)
-        b = rng.uniform(-bound, bound, N).astype(np.float32)
-        z = x.astype(np.float64) @ w.astype(np.float64).T + b
-        ref = (1 / (1 + np.exp(-z))).sum(-1, keepdims=True)
-        contenders = [("ours numpy", lambda: cupy_fused.linear_sigmoid_sum(x, w, b))]
-        if torch is not None:
-            xt, wt, bt = map(torch.from_numpy, (x, w, b))
-            contenders.insert(
-                0,
-                (
-                    "torch cpu",
-                    lambda: torch.sum(torch.sigmoid(torch.nn.functional.linear(xt, wt, bt)), 1, keepdim=True),
-                ),
-            )
-        peer_ms = {}
-        for name, fn in contenders:
-            out = np.asarray(fn())
-            times = []
-            for _ in range(reps):
-                t = time.perf_counter()
-                fn()
-                times.append((time.perf_counter() - t) * 1e3)
-            ms = statistics.median(times)
-            if name.startswith("torch"):
-                peer_ms[name] = ms
-            rows.append(
-                Row(
-                    label,
-                    name,
-                    ms,
-                    2 * B * K * N / ms / 1e9,
-                    4 * (B * K + N * K + N + B) / ms / 1e6,
-                    rel_err(out, ref),
-                    {p: v / ms for p, v in peer_ms.items() if not name.startswith("torch")},
+    contenders_per_shape = 2 if torch is not None else 1
+    with progress("cpu", len(shapes) * (1 + contenders_per_shape * (1 + reps))) as step:  # reference, warm-up, reps
+        for B, K, N in shapes:
+            label = f"{B} x {K} x {N}"
+            step(f"{label}: float64 reference")
+            bound = 1 / math.sqrt(K) if K else 1.0
+            x = rng.standard_normal((B, K), dtype=np.float32)
+            w = rng.uniform(-bound, bound, (N, K)).astype(np.float32)
+            b = rng.uniform(-bound, bound, N).astype(np.float32)
+            z = x.astype(np.float64) @ w.astype(np.float64).T + b
+            ref = (1 / (1 + np.exp(-z))).sum(-1, keepdims=True)
+            contenders = [("ours numpy", lambda: cupy_fused.linear_sigmoid_sum(x, w, b))]
+            if torch is not None:
+                xt, wt, bt = map(torch.from_numpy, (x, w, b))
+                contenders.insert(
+                    0,
+                    (
+                        "torch cpu",
+                        lambda: torch.sum(torch.sigmoid(torch.nn.functional.linear(xt, wt, bt)), 1, keepdim=True),
+                    ),
                 )
-            )
-    return rows, {"gpu": None, "cpu": platform.processor() or platform.machine()}
+            peer_ms = {}
+            for name, fn in contenders:
+                step(f"{label}: {name}")
+                out = np.asarray(fn())
+                times = []
+                for _ in range(reps):
+                    step(f"{label}: {name}")
+                    t = time.perf_counter()
+                    fn()
+                    times.append((time.perf_counter() - t) * 1e3)
+                ms = statistics.median(times)
+                if name.startswith("torch"):
+                    peer_ms[name] = ms
+                rows.append(
+                    Row(
+                        label,
+                        name,
+                        ms,
+                        2 * B * K * N / ms / 1e9,
+                        4 * (B * K + N * K + N + B) / ms / 1e6,
+                        rel_err(out, ref),
+                        {p: v / ms for p, v in peer_ms.items() if not name.startswith("torch")},
+                    )
+                )
+    meta = {"gpu": None, **cpu_environment()}
+    if torch is not None:
+        meta["torch_threads"] = torch.get_num_threads()
+    return rows, meta
 
 
 def plan_choice(plan) -> tuple[str, str]:
