@@ -7,7 +7,6 @@ back the relative errors; shard_rows; ShardedLinearSigmoidSum loading a full nn.
 import json
 import math
 import os
-import socket
 
 import pytest
 from helpers import grads, torch_expression
@@ -29,12 +28,6 @@ CPU_CASES = [
 
 
 # ------------------------------------------------------------------------------------------------- what a rank runs
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rel_err(ours, ref) -> float:
@@ -103,12 +96,14 @@ def _module_errors(rank, world, device) -> dict:
     return {"rows": [rows.start, rows.stop], "repr": repr(module), "errors": _errors(pairs)}
 
 
-def _rank_main(rank, world, backend, port, cases, folder):
+def _rank_main(rank, world, backend, cases, folder):
     device = "cpu"
     if backend == "nccl":
         torch.cuda.set_device(rank)
         device = f"cuda:{rank}"
-    dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    # a rendezvous file, not a port picked beforehand that another process could take in between
+    rendezvous = f"file://{os.path.join(folder, 'rendezvous')}"
+    dist.init_process_group(backend, init_method=rendezvous, rank=rank, world_size=world)
     try:
         report = {"cases": [_op_errors(rank, world, device, *case) for case in cases]}
         report["module"] = _module_errors(rank, world, device)
@@ -120,7 +115,7 @@ def _rank_main(rank, world, backend, port, cases, folder):
 
 def run_ranks(backend, world, cases, folder) -> list[dict]:
     """Spawns ``world`` processes that run ``cases`` on ``backend``; each rank's report, in rank order."""
-    mp.spawn(_rank_main, args=(world, backend, _free_port(), cases, str(folder)), nprocs=world)
+    mp.spawn(_rank_main, args=(world, backend, cases, str(folder)), nprocs=world)
     return [json.loads((folder / f"rank{rank}.json").read_text()) for rank in range(world)]
 
 
