@@ -414,7 +414,7 @@ class _GpuBackward:
 def _gpu_runner(adapter, ops, g_op, rows, k, n, need_x, need_w, need_b, precision, workspace_bytes, from_saved):
     from cupy.cuda import runtime
 
-    from .planner import MEMORY_ADVICE, problem_of
+    from .planner import problem_of
 
     xo = ops[0]
     device_id = xo.device_id
@@ -461,7 +461,7 @@ def _gpu_runner(adapter, ops, g_op, rows, k, n, need_x, need_w, need_b, precisio
         try:
             return body(x, w, b, g, saved)
         except adapter.out_of_memory as exc:
-            raise checks.device_memory_error("the backward", device_id, needs, MEMORY_ADVICE) from exc
+            raise checks.device_memory_error("the backward", device_id, needs) from exc
         finally:
             if previous != device_id:
                 runtime.setDevice(previous)

@@ -19,16 +19,18 @@ class OutOfDeviceMemory(MemoryError):
     """A call needed more device memory than was free; the message says how much, for what, and what to change."""
 
 
-def device_memory_error(call: str, device_id: int, needs: dict[str, int], advice: str) -> OutOfDeviceMemory:
+def device_memory_error(call: str, device_id: int, needs: dict[str, int]) -> OutOfDeviceMemory:
     """The error for an allocation that failed while ``call`` ran: ``needs`` names what the call allocates and
-    how many bytes each (zero entries are left out), the device's free memory is read now."""
+    how many bytes each (zero entries are left out), the device's free memory is read now, and what to change."""
     from cupy.cuda import runtime
 
     free, total = runtime.memGetInfo()
     parts = ", ".join(f"{what} {_size(n)}" for what, n in needs.items() if n)
     return OutOfDeviceMemory(
         f"out of device memory on cuda:{device_id}: {call} needs {_size(sum(needs.values()))} ({parts}) beyond its "
-        f"inputs, and {_size(free)} of {_size(total)} are free; {advice}"
+        f"inputs, and {_size(free)} of {_size(total)} are free; pass a smaller workspace_bytes (or save_bytes in "
+        "training) to compute in more chunks, or split weight's rows over GPUs "
+        "(cupy_fused.torch.sharded_linear_sigmoid_sum, cupy_fused.dask)"
     )
 
 

@@ -31,12 +31,6 @@ TINY_MACS = 1 << 20
 TF32_FUSED_MAX_B = 512
 
 
-MEMORY_ADVICE = (
-    "pass a smaller workspace_bytes (or save_bytes in training) to compute in more chunks, or split weight's rows "
-    "over GPUs (cupy_fused.torch.sharded_linear_sigmoid_sum, cupy_fused.dask)"
-)
-
-
 def tuning_enabled() -> bool:
     return os.environ.get("CUPY_FUSED_TUNE", "1") != "0"
 
@@ -210,7 +204,7 @@ def linear_runner(adapter, ops, out_shape, rows, k, n, choice: Choice, save: boo
             elif not empty_result:
                 compute(x, w, b, s, out, 0 if saved is None else ptr(saved))
         except out_of_memory as exc:
-            raise checks.device_memory_error("linear_sigmoid_sum", device_id, needs, MEMORY_ADVICE) from exc
+            raise checks.device_memory_error("linear_sigmoid_sum", device_id, needs) from exc
         return (out, saved) if save else out
 
     def compute(x, w, b, s, out, saved):

@@ -293,14 +293,14 @@ def _bridged(kind, key, names, objs, native_plan, signature, stream, save) -> Pl
         *operands, stream = args
         if stream is not None:  # the hand-over happens on it too
             if device_id is None:
-                raise TypeError(f"stream applies to GPU arrays only; the arrays are {library} arrays on the CPU")
+                _no_stream(ops[0])(stream)
             with native_adapter.user_stream(stream, device_id)[1]:
                 return run(*operands, None)
         views = [None if obj is None else native(obj) for obj in operands]
         return back(native_plan(*views, None)._run(*views, None), views)
 
     if stream is not None and device_id is None:
-        raise TypeError(f"stream applies to GPU arrays only; the arrays are {library} arrays on the CPU")
+        _no_stream(ops[0])(stream)
     first = native_plan(*views, stream)  # the native signature is validated now
     lines = [
         f"{kind}: {library} arrays on {ops[0].device}, read as {native_adapter.library} arrays through "
