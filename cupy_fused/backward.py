@@ -17,9 +17,10 @@ computed; the saved s' is only read.
 Precision of the GEMMs, chosen per call with no global state read or changed: the forward precision's row of
 precision.TABLE. "tf32x3" for the fp32-accurate default and "tf32x3": float32 grad_W = gz.T @ x, and grad_x = gz @ W
 from X3_GRAD_X_ROWS rows up, run on our wgmma tile GEMM (backends/fused.py: X3Gemm; sm_90a) over K-major copies the
-backward makes (x.T once, gz.T and W.T per chunk), everything else through strict fp32 cuBLASLt (also the whole
-backward on other GPUs and for half inputs). Below X3_GRAD_X_ROWS rows grad_x stays strict: copying W.T would
-cost more than the tensor cores save. "ieee": strict fp32; "tf32": TF32; "bf16": bf16-rounded operands, all through
+backward makes (x.T once, gz.T per chunk; W.T per chunk from X3_GRAD_X_COPY_ROWS rows, below that the GEMM reads W
+as it is when its rows are 16-byte aligned), everything else through strict fp32 cuBLASLt (also the whole backward
+on other GPUs and for half inputs). Below X3_GRAD_X_ROWS rows grad_x stays strict: reading W once in fp32 is
+faster than a 128-row tensor-core tile. "ieee": strict fp32; "tf32": TF32; "bf16": bf16-rounded operands, all through
 cuBLASLt. cuBLAS's own TF32 GEMM on stacked hi / lo operands was measured and refused: its tensor-core accumulation
 made the error 6.7x strict fp32's (benchmarks/NOTES.md). The NumPy backend is always strict.
 """
@@ -37,7 +38,11 @@ from .plans import CACHE, DEFAULT_WORKSPACE_BYTES, linear_key, resolve_linear
 from .precision import TABLE
 
 HALF = ("float16", "bfloat16")
-X3_GRAD_X_ROWS = 512  # from here grad_x runs in tf32x3 on a copy of W.T (below, the copy costs more than it saves)
+# grad_x in tf32x3 from X3_GRAD_X_ROWS rows (below, strict fp32 reading W once is faster), reading W as it is below
+# X3_GRAD_X_COPY_ROWS (needs 16-byte aligned rows), from there on a copy of W.T (the copy is cheaper than the GEMM's
+# transposing loads). H100, benchmarks/NOTES.md session 6.
+X3_GRAD_X_ROWS = 96
+X3_GRAD_X_COPY_ROWS = 1024
 
 
 def backward_precision(precision: str | None) -> str:
@@ -250,24 +255,28 @@ class _GpuBackward:
         self.ldx_caller = ldx
         rows4 = round_up(rows, 4)  # row stride of the K-major copies x.T and gz.T (16-byte aligned rows)
         x3 = precision == "tf32x3" and dtype == "float32" and k > 0 and loader.device_info(device_id).arch == "sm_90a"
-        x3_w, x3_x = x3 and need[1], x3 and need[0] and rows >= X3_GRAD_X_ROWS
+        x3_w = x3 and need[1]
+        x3_x = x3 and need[0] and rows >= X3_GRAD_X_ROWS and (aligned or rows >= X3_GRAD_X_COPY_ROWS)
+        wt_copy = x3_x and rows >= X3_GRAD_X_COPY_ROWS
         xt_bytes = 4 * k * rows4 if x3_w else 0
         step = chunk_columns(rows, n, k, self.acc_item, half, workspace_limit)
         if (x3_w or x3_x) and xt_bytes <= workspace_limit // 2:
             # a chunk's columns cost z, gz.T and W.T; x.T is paid once. Row strides of z and W.T: multiples of 4.
-            x3_step = backends.chunk_columns(
-                n, 4 * (rows + (rows4 if x3_w else 0) + (k if x3_x else 0)), workspace_limit - xt_bytes
-            )
+            column_bytes = 4 * (rows + (rows4 if x3_w else 0) + (k if wt_copy else 0))
+            x3_step = backends.chunk_columns(n, column_bytes, workspace_limit - xt_bytes)
+            if x3_step == n and (workspace_limit - xt_bytes) // column_bytes >= round_up(n, 4):
+                x3_step = round_up(n, 4)  # one chunk: z's row stride padded to a multiple of 4
             if x3_step % 4 == 0:
                 step = x3_step
             else:
                 x3_w = x3_x = False
         else:
             x3_w = x3_x = False
-        self.step, self.x3_w, self.x3_x = step, x3_w, x3_x
+        wt_copy = wt_copy and x3_x
+        self.step, self.x3_w, self.x3_x, self.wt_copy = step, x3_w, x3_x, wt_copy
         compute = compute_type("float32" if half else dtype, "ieee" if precision == "tf32x3" else precision)
         ab = acc if half else dtype
-        widths = sorted({step, n % step} - {0})
+        widths = sorted({min(step, n), n % step} - {0})
         # address alignment (bytes) of what the GEMMs read and write: x and W (or their float32 copies), z and the
         # float32 buffers in the workspace, grad_x, and the chunks of grad_W
         x_al = w_al = 16 if (half or aligned) else self.item
@@ -276,8 +285,10 @@ class _GpuBackward:
         strict = compute_type("float32" if half else dtype, "ieee")  # grad_b: a sum, always in full precision
 
         def grad_x_gemm(width):  # grad_x (rows x k) += gz (rows x width) . W chunk (width x k)
-            if x3_x:  # as gz . (W.T (k x width)).T
+            if wt_copy:  # as gz . (W.T (k x width)).T
                 return X3Gemm(rows, k, width, step, step, k, device_id)
+            if x3_x:  # W read as it is
+                return X3Gemm(rows, k, width, step, self.ldw, k, device_id, b_kmajor=False)
             if need[0] and k:
                 return Gemm(
                     k, rows, width, ab, acc, compute, False, False, self.ldw, step, k, device_id, (w_al, 16, 16)
@@ -318,7 +329,7 @@ class _GpuBackward:
             ]
         if x3_w:
             sections += [("xT", k * rows4 * 4), ("gzT", step * rows4 * 4)]
-        if x3_x:
+        if wt_copy:
             sections.append(("wT", k * step * 4))
         self.rows4 = rows4
         sections.append(("lt", lt))
@@ -393,9 +404,11 @@ class _GpuBackward:
                 gb_gemm.run(z, ones, gb32 if half else grad_b + start * item, lt, stream)
                 if half:
                     self.from_acc(stream, gb32, width, grad_b + start * item, width, 1, width)
-            if self.x3_x:
+            if self.wt_copy:
                 self.transpose(stream, w_in, self.ldw, ws + off["wT"], step, width, k)
                 gx_gemm.run(z, ws + off["wT"], grad_x, lt, stream, accumulate=start > 0)
+            elif self.x3_x:
+                gx_gemm.run(z, w_in, grad_x, lt, stream, accumulate=start > 0)
             elif gx_gemm is not None:
                 gx_gemm.run(w_in, z, gx32 if half else grad_x, lt, stream, accumulate=start > 0)
             if self.x3_w:

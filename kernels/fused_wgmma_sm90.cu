@@ -1,16 +1,22 @@
 // Hopper tensor-core tiles (sm_90a): one warp-specialised wgmma main loop, two epilogues.
 //
 // fused::wgmma_tile<X3, BN, STAGES, SAVE>: fused out[b] = sum_n sigmoid(x[b] . W[n] + bias[n]).
-// fused::wgmma_gemm<BN, STAGES>: c (M x N, row stride ldc) = a . b^T (+ c when accumulate), a (M x K) and b (N x K)
-//   row-major, in tf32x3: the fp32-accurate GEMMs of the backward (cupy_fused/backward.py), on copies it made
-//   K-major (16-byte aligned rows).
+// fused::wgmma_gemm<BN, STAGES, B_KMAJOR>: c (M x N, row stride ldc) = a . b^T (+ c when accumulate) in tf32x3, the
+//   fp32-accurate GEMMs of the backward (cupy_fused/backward.py). a (M x K) row-major; b (N x K) row-major
+//   (B_KMAJOR) or b^T given, i.e. b stored (K x N) row-major (!B_KMAJOR: grad_x = gz . W reads W as it is).
+//   16-byte aligned rows.
 //
-// The main loop (mainloop<X3, BN, STAGES>): 384 threads = one producer warpgroup + two consumer warpgroups (64 rows each,
-// BM = 128), a STAGES-deep ring of 32-wide k tiles guarded by mbarriers (full[s]: 128 producer arrivals, empty[s]:
-// 256 consumer arrivals). Loads never wait on the math:
+// The main loop (mainloop<X3, BN, STAGES, B_KMAJOR>): 384 threads = one producer warpgroup + two consumer warpgroups
+// (64 rows each, BM = 128), a STAGES-deep ring of 32-wide k tiles guarded by mbarriers (full[s]: 128 producer
+// arrivals, empty[s]: 256 consumer arrivals). Loads never wait on the math:
 //   producer: for tile j: wait empty (the consumers retired tile j - STAGES), issue the 16-byte cp.async copies
 //             (L2::256B hint: rows of W are read whole), commit; then for tile j - LAG (LAG = STAGES - 2): wait for
-//             its copies, round (TF32) or split (X3) them in place, fence.proxy.async, arrive on full.
+//             its copies, round (TF32) or split (X3) them in place, fence.proxy.async, arrive on full. An N-major b
+//             lands in one of LAG + 1 staging tiles instead and the same pass writes it transposed into the
+//             stage's K-major tile (wgmma's tf32 operands must be K-major); each producer thread reads back only
+//             what it copied, so its own cp.async wait orders everything. The producer is on the critical path
+//             (H100: 20% more producer instructions per k tile made the kernel 15% slower), so its row addresses
+//             are computed once per block and a copy is an add and a select.
 //   consumers: wait full, issue the tile's wgmmas (both operands from shared memory, 128-byte swizzled K-major
 //             tiles), commit, then release the stage: TF32 keeps one tile of wgmmas in flight (wait_group 1, the
 //             previous stage is released); X3 waits for its tile (wait_group 0, see below).
@@ -21,7 +27,7 @@
 // producer's copy addresses). The epilogues run on the consumer warpgroups alone (named barrier 1 of 256 threads):
 // the producer has left. wgmma_tile's is the shared one (epilogue.cuh: split-K, bias, sigmoid, row sums, the
 // hand-over to out); wgmma_gemm's is split-K (epilogue.cuh) and a store.
-// Needs 16-byte aligned x and W rows (the launcher checks). Compiled to a trap on targets without wgmma.
+// Compiled to a trap on targets without wgmma.
 #include "common.cuh"
 #include "epilogue.cuh"
 #include "ptx.cuh"
@@ -29,9 +35,23 @@
 namespace fused {
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// hi = TF32(v) (ties away); lo = TF32(v - hi), exact in fp32 before its rounding.
+__device__ __forceinline__ uint4 hi_of(const uint4& v) {
+    using ptx::to_tf32;
+    return make_uint4(to_tf32(__uint_as_float(v.x)), to_tf32(__uint_as_float(v.y)), to_tf32(__uint_as_float(v.z)),
+                      to_tf32(__uint_as_float(v.w)));
+}
+__device__ __forceinline__ uint4 lo_of(const uint4& v, const uint4& h) {
+    using ptx::to_tf32;
+    return make_uint4(to_tf32(__uint_as_float(v.x) - __uint_as_float(h.x)),
+                      to_tf32(__uint_as_float(v.y) - __uint_as_float(h.y)),
+                      to_tf32(__uint_as_float(v.z) - __uint_as_float(h.z)),
+                      to_tf32(__uint_as_float(v.w) - __uint_as_float(h.w)));
+}
+
 // The BM x BN tile at rows m0 of x and n0 of W over k tiles [kt0, kt0 + KT): false for the producer warpgroup (its
 // part is done), true for the consumers with the tile in acc (layout: see wgmma_tile's epilogue).
-template <bool X3, int BN, int STAGES>
+template <bool X3, int BN, int STAGES, bool B_KMAJOR = true>
 __device__ __forceinline__ bool mainloop(const float* __restrict__ x, long long ldx, const float* __restrict__ w,
                                          long long ldw, int B, int N, int K, int m0, int n0, int kt0, int KT,
                                          unsigned char* smem_raw, float (&acc)[BN / 2]) {
@@ -41,13 +61,16 @@ __device__ __forceinline__ bool mainloop(const float* __restrict__ x, long long 
     constexpr int STAGE_BYTES = X3 ? 2 * HI_BYTES : HI_BYTES;  // X3: [A_hi B_hi][A_lo B_lo]
     constexpr int NACC = BN / 2;
     constexpr int LAG = STAGES - 2;  // tiles whose copies stay in flight while the producer rounds an older one
+    constexpr int STAGING = B_KMAJOR ? 0 : LAG + 1, STAGING_BYTES = BK * BN * 4;  // N-major b: (BK x BN) tiles
     static_assert(BN == 128 || BN == 256, "BN");
     static_assert(LAG >= 1, "STAGES >= 3");
+    static_assert(B_KMAJOR || BN == 128, "an N-major b: one 512-byte row of the tile per producer thread and k");
 
     const unsigned raw_addr = smem_u32(smem_raw);
     const unsigned base_addr = (raw_addr + 1023u) & ~1023u;  // the launcher adds 1 KiB (+ 256 B of barriers)
     unsigned char* smem = smem_raw + (base_addr - raw_addr);
-    const unsigned bar_addr = base_addr + STAGES * STAGE_BYTES;  // full[s] at +8s, empty[s] at +8(STAGES + s)
+    const unsigned staging_addr = base_addr + STAGES * STAGE_BYTES;  // the N-major b's staging tiles
+    const unsigned bar_addr = staging_addr + STAGING * STAGING_BYTES;  // full[s] at +8s, empty[s] at +8(STAGES + s)
 
     const int tid = threadIdx.x, warp = tid >> 5, wg = warp >> 2;
 
@@ -65,25 +88,65 @@ __device__ __forceinline__ bool mainloop(const float* __restrict__ x, long long 
         // ---------------- producer warpgroup ----------------
         const int lrow = tid / CPR, lchunk = tid % CPR;
         const int lsoff = lrow * 128 + ((lchunk ^ (lrow & 7)) * 16);  // (lrow + i * RPP) & 7 == lrow & 7
-        const float* xsrc = x + (long long)min(m0 + lrow, B - 1) * ldx + lchunk * EPC;
-        const float* wsrc = w + (long long)min(n0 + lrow, N - 1) * ldw + lchunk * EPC;
-        const long long xstep = (long long)RPP * ldx, wstep = (long long)RPP * ldw;
+        // Once per block, so that a copy is an add and a select: this thread's row addresses (clamped into the
+        // operands) and which rows exist; for an N-major b (thread (warp w, lane r) copies row r of the k tile,
+        // 16-byte chunks [8w, 8w + 8), chunk c of row r landing at r * 512 + (c ^ (r & 7)) * 16: conflict-free
+        // reads by 8 rows at a time), its chunks' column offsets (clamped) and byte counts.
+        constexpr int AR = BM / RPP, BR = B_KMAJOR ? 8 : 1;  // BN = 256: rows i and i + 8 share an address
+        const int br = tid & 31, bc0 = (tid >> 5) * 8;
+        const float* arow[AR];
+        const float* brow[BR];
+        unsigned amask = 0, bmask = 0;
+        int bcoff[8], bbytes[8];
+#pragma unroll
+        for (int i = 0; i < AR; ++i) {
+            const int r = m0 + lrow + i * RPP;
+            amask |= (r < B ? 1u : 0u) << i;
+            arow[i] = x + (long long)min(r, B - 1) * ldx + lchunk * EPC;
+        }
+        if constexpr (B_KMAJOR) {
+#pragma unroll
+            for (int i = 0; i < BN / RPP; ++i) {
+                const int r = n0 + lrow + i * RPP;
+                bmask |= (r < N ? 1u : 0u) << i;
+                if (i < BR) brow[i] = w + (long long)min(r, N - 1) * ldw + lchunk * EPC;
+            }
+        } else {
+            brow[0] = w + n0;
+            const int cols = N - n0;
+#pragma unroll
+            for (int c = 0; c < 8; ++c) {
+                const int col = (bc0 + c) * EPC;
+                bbytes[c] = max(0, min(cols - col, EPC)) * 4;
+                bcoff[c] = min(col, cols - 1);
+            }
+        }
         for (int it = 0; it < KT + LAG; ++it) {
             if (it < KT) {
                 const int s = it % STAGES;
                 if (it >= STAGES) mbar_wait(bar_addr + 8 * (STAGES + s), ((it / STAGES) + 1) & 1);
                 const unsigned As = base_addr + s * STAGE_BYTES + lsoff;
-                const int k0 = (kt0 + it) * BK, gk = k0 + lchunk * EPC;
-                const int kbytes = max(0, min(K - gk, EPC)) * 4;
+                const int k0 = (kt0 + it) * BK;
+                const int kbytes = max(0, min(K - (k0 + lchunk * EPC), EPC)) * 4;
+                const int koff = kbytes > 0 ? k0 : -lchunk * EPC;  // nothing to read: the row's first address
 #pragma unroll
-                for (int i = 0; i < BM / RPP; ++i) {
-                    const bool ok = m0 + lrow + i * RPP < B && kbytes > 0;
-                    cp_async16_pf(As + i * RPP * 128, ok ? xsrc + i * xstep + k0 : x, ok ? kbytes : 0);
-                }
+                for (int i = 0; i < AR; ++i)
+                    cp_async16_pf(As + i * RPP * 128, arow[i] + koff, (amask >> i & 1u) ? kbytes : 0);
+                if constexpr (B_KMAJOR) {
+                    const long long far = (long long)BR * RPP * ldw;  // rows i >= 8 (BN = 256), clamped below
 #pragma unroll
-                for (int i = 0; i < BN / RPP; ++i) {
-                    const bool ok = n0 + lrow + i * RPP < N && kbytes > 0;
-                    cp_async16_pf(As + A_BYTES + i * RPP * 128, ok ? wsrc + i * wstep + k0 : w, ok ? kbytes : 0);
+                    for (int i = 0; i < BN / RPP; ++i) {
+                        const bool ok = bmask >> i & 1u;
+                        const float* src = i < BR ? brow[i] : (ok ? brow[i - BR] + far : brow[i - BR]);
+                        cp_async16_pf(As + A_BYTES + i * RPP * 128, src + koff, ok ? kbytes : 0);
+                    }
+                } else {
+                    const unsigned dst = staging_addr + (it % STAGING) * STAGING_BYTES + br * 512;
+                    const bool row_ok = k0 + br < K;
+                    const float* src = brow[0] + (long long)(row_ok ? k0 + br : 0) * ldw;
+#pragma unroll
+                    for (int c = 0; c < 8; ++c)
+                        cp_async16(dst + (((bc0 + c) ^ (br & 7)) * 16), src + bcoff[c], row_ok ? bbytes[c] : 0);
                 }
             }
             cp_async_commit();
@@ -91,22 +154,31 @@ __device__ __forceinline__ bool mainloop(const float* __restrict__ x, long long 
                 const int s = (it - LAG) % STAGES;
                 cp_async_wait<LAG>();
                 unsigned char* p0 = smem + s * STAGE_BYTES + lsoff;
+                constexpr int ROWS = B_KMAJOR ? BM + BN : BM;  // A rows then B rows (contiguous)
 #pragma unroll 4
-                for (int i = 0; i < (BM + BN) / RPP; ++i) {  // A rows then B rows (contiguous)
+                for (int i = 0; i < ROWS / RPP; ++i) {
                     uint4* p = reinterpret_cast<uint4*>(p0 + i * RPP * 128);
-                    uint4 v = *p, h;
-                    h.x = to_tf32(__uint_as_float(v.x));
-                    h.y = to_tf32(__uint_as_float(v.y));
-                    h.z = to_tf32(__uint_as_float(v.z));
-                    h.w = to_tf32(__uint_as_float(v.w));
+                    const uint4 v = *p, h = hi_of(v);
                     *p = h;
-                    if constexpr (X3) {
-                        uint4 l;
-                        l.x = to_tf32(__uint_as_float(v.x) - __uint_as_float(h.x));
-                        l.y = to_tf32(__uint_as_float(v.y) - __uint_as_float(h.y));
-                        l.z = to_tf32(__uint_as_float(v.z) - __uint_as_float(h.z));
-                        l.w = to_tf32(__uint_as_float(v.w) - __uint_as_float(h.w));
-                        *reinterpret_cast<uint4*>(p0 + HI_BYTES + i * RPP * 128) = l;
+                    if constexpr (X3) *reinterpret_cast<uint4*>(p0 + HI_BYTES + i * RPP * 128) = lo_of(v, h);
+                }
+                if constexpr (!B_KMAJOR) {
+                    // staging row br (k = br of the tile), columns 4c..4c+3 -> B rows 4c + j, k column br
+                    const unsigned char* src =
+                        smem + (staging_addr - base_addr) + ((it - LAG) % STAGING) * STAGING_BYTES + br * 512;
+                    unsigned char* dst = smem + s * STAGE_BYTES + A_BYTES + (br & 3) * 4;
+#pragma unroll
+                    for (int c = bc0; c < bc0 + 8; ++c) {
+                        const uint4 v = *reinterpret_cast<const uint4*>(src + ((c ^ (br & 7)) * 16));
+                        const uint4 h = hi_of(v), l = X3 ? lo_of(v, h) : h;
+                        const unsigned hv[4] = {h.x, h.y, h.z, h.w}, lv[4] = {l.x, l.y, l.z, l.w};
+#pragma unroll
+                        for (int j = 0; j < 4; ++j) {
+                            const int n = 4 * c + j;  // row n: 128 bytes, 16-byte chunk (br / 4) ^ (n & 7)
+                            unsigned char* q = dst + n * 128 + (((br >> 2) ^ (n & 7)) * 16);
+                            *reinterpret_cast<unsigned*>(q) = hv[j];
+                            if constexpr (X3) *reinterpret_cast<unsigned*>(q + HI_BYTES) = lv[j];
+                        }
                     }
                 }
                 fence_proxy_async();  // this thread's shared-memory writes -> visible to the async proxy (wgmma)
@@ -180,7 +252,7 @@ __device__ __forceinline__ Block block_of(unsigned char* workspace, int M, int N
                                           long long k_split, int group_m) {
     constexpr int BM = 128, BK = 32;
     Block b;
-    b.tile = epi::tile_of(M, N, BM, BN, splits, group_m);
+    b.tile = epi::tile_of(M, N, BM, BN, splits, group_m, blockIdx.x);
     b.ws = epi::workspace_of<float>(workspace, b.tile, M, splits);
     b.m0 = b.tile.tm * BM;
     b.n0 = b.tile.tn * BN;
@@ -242,7 +314,7 @@ wgmma_tile(const float* __restrict__ x, long long ldx, const float* __restrict__
 #endif
 }
 
-template <int BN, int STAGES>
+template <int BN, int STAGES, bool B_KMAJOR>
 __global__ void __launch_bounds__(384, 1)
 wgmma_gemm(const float* __restrict__ a, long long lda, const float* __restrict__ b, long long ldb,
            unsigned char* __restrict__ workspace, float* __restrict__ c, long long ldc, int M, int N, int K,
@@ -252,7 +324,8 @@ wgmma_gemm(const float* __restrict__ a, long long lda, const float* __restrict__
     extern __shared__ __align__(128) unsigned char smem_raw[];
     const Block blk = block_of<BN>(workspace, M, N, K, splits, k_split, group_m);
     float acc[NACC];
-    if (!mainloop<true, BN, STAGES>(a, lda, b, ldb, M, N, K, blk.m0, blk.n0, blk.kt0, blk.KT, smem_raw, acc)) return;
+    if (!mainloop<true, BN, STAGES, B_KMAJOR>(a, lda, b, ldb, M, N, K, blk.m0, blk.n0, blk.kt0, blk.KT, smem_raw, acc))
+        return;
     const int tid = threadIdx.x, warp = tid >> 5, cwg = (warp >> 2) - 1, wq = warp & 3;
     const int lane = tid & 31, g = lane >> 2, t = lane & 3;
     const cf::NamedSync<1, 256> sync;

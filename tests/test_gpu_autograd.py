@@ -99,9 +99,17 @@ def test_ieee_backward_stays_strict_when_torch_allows_tf32(rng, setting):
         assert err_strict < 1e-5 < err_fast <= 2 * rel_err(as_numpy(p), as_numpy(r)) + 1e-6
 
 
-# grad_W on our tf32x3 GEMM at every batch, grad_x from X3_GRAD_X_ROWS rows; one chunk and many (1 MiB workspace,
+# grad_W on our tf32x3 GEMM at every batch; grad_x from X3_GRAD_X_ROWS rows, reading W as it is (aligned K) or, from
+# X3_GRAD_X_COPY_ROWS, a copy of W.T (unaligned K = 67 in between: strict); one chunk and many (1 MiB workspace,
 # tail chunks), split-K inside the GEMM (512 x 256 x 4096: 8 tiles), odd shapes, 3-d x
-X3_SHAPES = [((3,), 33, 257), ((515,), 67, 1031), ((512,), 256, 4096), ((2, 300), 129, 77)]
+X3_SHAPES = [
+    ((3,), 33, 257),
+    ((515,), 67, 1031),
+    ((515,), 68, 1031),
+    ((512,), 256, 4096),
+    ((2, 300), 132, 77),
+    ((1030,), 37, 130),
+]
 
 
 @pytest.mark.parametrize("workspace_bytes", [256 * 2**20, 2**20])
@@ -120,17 +128,19 @@ def test_tf32x3_backward_within_strict_budget_and_deterministic(rng, batch, k, n
 
 def test_tf32x3_backward_runs_our_gemms_on_sm90a():
     from cupy_fused import loader
-    from cupy_fused.backward import X3_GRAD_X_ROWS, _GpuBackward
+    from cupy_fused.backward import X3_GRAD_X_COPY_ROWS, X3_GRAD_X_ROWS, _GpuBackward
 
     if loader.device_info(0).arch != "sm_90a":
         pytest.skip("our tf32x3 GEMM needs wgmma (sm_90a)")
-    make = lambda rows, precision: _GpuBackward(
-        rows, 67, 1031, "float32", 67, 67, False, 1, (True, True, True), precision, 2**20, 0, False
+    make = lambda rows, precision, k=68: _GpuBackward(
+        rows, k, 1031, "float32", k, k, k % 4 == 0, 1, (True, True, True), precision, 2**20, 0, False
     )
-    many = make(X3_GRAD_X_ROWS + 3, "tf32x3")
-    assert many.x3_w and many.x3_x and many.step < 1031 and many.step % 8 == 0
-    few = make(X3_GRAD_X_ROWS - 1, "tf32x3")
-    assert few.x3_w and not few.x3_x
+    direct = make(X3_GRAD_X_ROWS + 3, "tf32x3")
+    assert direct.x3_w and direct.x3_x and not direct.wt_copy and direct.step % 4 == 0  # z rows: 16-byte aligned
+    copied = make(X3_GRAD_X_COPY_ROWS + 3, "tf32x3", 67)
+    assert copied.x3_w and copied.x3_x and copied.wt_copy
+    for strict_x in (make(X3_GRAD_X_ROWS - 1, "tf32x3"), make(X3_GRAD_X_ROWS + 3, "tf32x3", 67)):
+        assert strict_x.x3_w and not strict_x.x3_x
     strict = make(X3_GRAD_X_ROWS + 3, "ieee")
     assert not (strict.x3_w or strict.x3_x)
 

@@ -69,8 +69,9 @@ def _mma(
     )
 
 
-def _wgmma_smem(x3: bool, bn: int, stages: int) -> int:
-    return stages * (128 + bn) * 128 * (2 if x3 else 1) + 1024 + 256  # 1 KiB to align the ring, the barriers
+def _wgmma_smem(x3: bool, bn: int, stages: int, b_kmajor: bool = True) -> int:
+    staging = 0 if b_kmajor else (stages - 1) * 32 * bn * 4  # an N-major b lands in LAG + 1 (32 x bn) tiles
+    return stages * (128 + bn) * 128 * (2 if x3 else 1) + staging + 1024 + 256  # 1 KiB to align the ring, barriers
 
 
 def _wgmma(x3: bool, bn: int, stages: int) -> TileConfig:
@@ -143,7 +144,7 @@ def instances() -> dict[str, list[str]]:
                                 names.setdefault(cfg.filename, [])
                                 if cfg.instance(saves) not in names[cfg.filename]:
                                     names[cfg.filename].append(cfg.instance(saves))
-    names["fused_wgmma_sm90.cu"].append(X3Gemm.INSTANCE)
+    names["fused_wgmma_sm90.cu"] += [X3Gemm.instance(True), X3Gemm.instance(False)]
     return names
 
 
@@ -191,15 +192,20 @@ class TileKernel(LinearKernel):
 
 
 class X3Gemm:
-    """c (m x n, row stride ldc) = a (m x k) . b (n x k).T, or c += it, in tf32x3 (fp32-accurate) on the wgmma main
-    loop of the forward (fused_wgmma_sm90.cu: wgmma_gemm), K split when the tiles cannot fill the GPU. a and b
-    row-major with 16-byte aligned addresses and row strides (lda, ldb multiples of 4): the backward's GEMMs on the
-    copies it makes. sm_90a only. ``run(a, b, c, workspace, stream, accumulate=False)``."""
+    """c (m x n, row stride ldc) = a (m x k) . b.T, or c += it, in tf32x3 (fp32-accurate) on the wgmma main loop of
+    the forward (fused_wgmma_sm90.cu: wgmma_gemm), K split when the tiles cannot fill the GPU. a row-major (m x k);
+    b row-major (n x k) with ``b_kmajor``, else b.T given as a row-major (k x n) array (ldb its row stride: the
+    kernel transposes tiles as it loads them, slower per tile than a K-major b but with no copy to make).
+    16-byte aligned addresses and row strides that are multiples of 4. sm_90a only.
+    ``run(a, b, c, workspace, stream, accumulate=False)``."""
 
     BN, STAGES = 128, 3
-    INSTANCE = f"fused::wgmma_gemm<{BN}, {STAGES}>"
 
-    def __init__(self, m: int, n: int, k: int, lda: int, ldb: int, ldc: int, device_id: int):
+    @classmethod
+    def instance(cls, b_kmajor: bool) -> str:
+        return f"fused::wgmma_gemm<{cls.BN}, {cls.STAGES}, {cpp_bool(b_kmajor)}>"
+
+    def __init__(self, m: int, n: int, k: int, lda: int, ldb: int, ldc: int, device_id: int, b_kmajor: bool = True):
         if lda % 4 or ldb % 4:
             raise ValueError(f"X3Gemm needs row strides that are multiples of 4, got lda={lda}, ldb={ldb}")
         num_m, num_n = -(-m // 128), -(-n // self.BN)
@@ -211,12 +217,13 @@ class X3Gemm:
         scalars = [(I32, m), (I32, n), (I32, k), (I32, splits), (I64, k_split), (I32, GROUP_M)]
         params = [(U64, None), (I64, lda), (U64, None), (I64, ldb), (U64, None), (U64, None), (I64, ldc)]
         params += scalars + [(I32, None), (U64, None)]
+        name = self.instance(b_kmajor)
         self._launch = Launch(
-            loader.function("fused_wgmma_sm90.cu", self.INSTANCE, device_id),
-            self.INSTANCE,
+            loader.function("fused_wgmma_sm90.cu", name, device_id),
+            name,
             tiles * splits,
             384,
-            _wgmma_smem(True, self.BN, self.STAGES),
+            _wgmma_smem(True, self.BN, self.STAGES, b_kmajor),
             params,
             device_id,
         )

@@ -1,0 +1,292 @@
+// Hopper tensor-core tiles (sm_90a): one warp-specialised wgmma main loop, two epilogues.
+//
+// fused::wgmma_tile<X3, BN, STAGES, SAVE>: fused out[b] = sum_n sigmoid(x[b] . W[n] + bias[n]).
+// fused::wgmma_gemm<BN, STAGES>: c (M x N, row stride ldc) = a . b^T (+ c when accumulate), a (M x K) and b (N x K)
+//   row-major, in tf32x3: the fp32-accurate GEMMs of the backward (cupy_fused/backward.py), on copies it made
+//   K-major (16-byte aligned rows).
+//
+// The main loop (mainloop<X3, BN, STAGES>): 384 threads = one producer warpgroup + two consumer warpgroups (64 rows each,
+// BM = 128), a STAGES-deep ring of 32-wide k tiles guarded by mbarriers (full[s]: 128 producer arrivals, empty[s]:
+// 256 consumer arrivals). Loads never wait on the math:
+//   producer: for tile j: wait empty (the consumers retired tile j - STAGES), issue the 16-byte cp.async copies
+//             (L2::256B hint: rows of W are read whole), commit; then for tile j - LAG (LAG = STAGES - 2): wait for
+//             its copies, round (TF32) or split (X3) them in place, fence.proxy.async, arrive on full.
+//   consumers: wait full, issue the tile's wgmmas (both operands from shared memory, 128-byte swizzled K-major
+//             tiles), commit, then release the stage: TF32 keeps one tile of wgmmas in flight (wait_group 1, the
+//             previous stage is released); X3 waits for its tile (wait_group 0, see below).
+// TF32 rounds to nearest (ties away, as cvt.rna). X3 ("tf32x3") splits each value into hi / lo TF32 tiles (a second
+// set of tiles per stage), 3 wgmmas per k8 step (lo*hi, hi*lo, hi*hi) into a per-k-tile accumulator that starts
+// from zero (scale-d = 0) and is added to the running sums with an fp32 add after it retires: two alternating
+// per-tile accumulators would not fit in 168 registers. Registers: 168 per thread (setmaxnreg made ptxas spill the
+// producer's copy addresses). The epilogues run on the consumer warpgroups alone (named barrier 1 of 256 threads):
+// the producer has left. wgmma_tile's is the shared one (epilogue.cuh: split-K, bias, sigmoid, row sums, the
+// hand-over to out); wgmma_gemm's is split-K (epilogue.cuh) and a store.
+// Needs 16-byte aligned x and W rows (the launcher checks). Compiled to a trap on targets without wgmma.
+#include "common.cuh"
+#include "epilogue.cuh"
+#include "ptx.cuh"
+
+namespace fused {
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// The BM x BN tile at rows m0 of x and n0 of W over k tiles [kt0, kt0 + KT): false for the producer warpgroup (its
+// part is done), true for the consumers with the tile in acc (layout: see wgmma_tile's epilogue).
+template <bool X3, int BN, int STAGES>
+__device__ __forceinline__ bool mainloop(const float* __restrict__ x, long long ldx, const float* __restrict__ w,
+                                         long long ldw, int B, int N, int K, int m0, int n0, int kt0, int KT,
+                                         unsigned char* smem_raw, float (&acc)[BN / 2]) {
+    using namespace ptx;
+    constexpr int BM = 128, BK = 32, EPC = 4, CPR = 8, RPP = 128 / CPR;  // producer: 16 rows per pass
+    constexpr int A_BYTES = BM * 128, B_BYTES = BN * 128, HI_BYTES = A_BYTES + B_BYTES;
+    constexpr int STAGE_BYTES = X3 ? 2 * HI_BYTES : HI_BYTES;  // X3: [A_hi B_hi][A_lo B_lo]
+    constexpr int NACC = BN / 2;
+    constexpr int LAG = STAGES - 2;  // tiles whose copies stay in flight while the producer rounds an older one
+    static_assert(BN == 128 || BN == 256, "BN");
+    static_assert(LAG >= 1, "STAGES >= 3");
+
+    const unsigned raw_addr = smem_u32(smem_raw);
+    const unsigned base_addr = (raw_addr + 1023u) & ~1023u;  // the launcher adds 1 KiB (+ 256 B of barriers)
+    unsigned char* smem = smem_raw + (base_addr - raw_addr);
+    const unsigned bar_addr = base_addr + STAGES * STAGE_BYTES;  // full[s] at +8s, empty[s] at +8(STAGES + s)
+
+    const int tid = threadIdx.x, warp = tid >> 5, wg = warp >> 2;
+
+    if (tid == 0) {
+#pragma unroll
+        for (int s = 0; s < STAGES; ++s) {
+            mbar_init(bar_addr + 8 * s, 128);
+            mbar_init(bar_addr + 8 * (STAGES + s), 256);
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+
+    if (wg == 0) {
+        // ---------------- producer warpgroup ----------------
+        const int lrow = tid / CPR, lchunk = tid % CPR;
+        const int lsoff = lrow * 128 + ((lchunk ^ (lrow & 7)) * 16);  // (lrow + i * RPP) & 7 == lrow & 7
+        const float* xsrc = x + (long long)min(m0 + lrow, B - 1) * ldx + lchunk * EPC;
+        const float* wsrc = w + (long long)min(n0 + lrow, N - 1) * ldw + lchunk * EPC;
+        const long long xstep = (long long)RPP * ldx, wstep = (long long)RPP * ldw;
+        for (int it = 0; it < KT + LAG; ++it) {
+            if (it < KT) {
+                const int s = it % STAGES;
+                if (it >= STAGES) mbar_wait(bar_addr + 8 * (STAGES + s), ((it / STAGES) + 1) & 1);
+                const unsigned As = base_addr + s * STAGE_BYTES + lsoff;
+                const int k0 = (kt0 + it) * BK, gk = k0 + lchunk * EPC;
+                const int kbytes = max(0, min(K - gk, EPC)) * 4;
+#pragma unroll
+                for (int i = 0; i < BM / RPP; ++i) {
+                    const bool ok = m0 + lrow + i * RPP < B && kbytes > 0;
+                    cp_async16_pf(As + i * RPP * 128, ok ? xsrc + i * xstep + k0 : x, ok ? kbytes : 0);
+                }
+#pragma unroll
+                for (int i = 0; i < BN / RPP; ++i) {
+                    const bool ok = n0 + lrow + i * RPP < N && kbytes > 0;
+                    cp_async16_pf(As + A_BYTES + i * RPP * 128, ok ? wsrc + i * wstep + k0 : w, ok ? kbytes : 0);
+                }
+            }
+            cp_async_commit();
+            if (it >= LAG) {
+                const int s = (it - LAG) % STAGES;
+                cp_async_wait<LAG>();
+                unsigned char* p0 = smem + s * STAGE_BYTES + lsoff;
+#pragma unroll 4
+                for (int i = 0; i < (BM + BN) / RPP; ++i) {  // A rows then B rows (contiguous)
+                    uint4* p = reinterpret_cast<uint4*>(p0 + i * RPP * 128);
+                    uint4 v = *p, h;
+                    h.x = to_tf32(__uint_as_float(v.x));
+                    h.y = to_tf32(__uint_as_float(v.y));
+                    h.z = to_tf32(__uint_as_float(v.z));
+                    h.w = to_tf32(__uint_as_float(v.w));
+                    *p = h;
+                    if constexpr (X3) {
+                        uint4 l;
+                        l.x = to_tf32(__uint_as_float(v.x) - __uint_as_float(h.x));
+                        l.y = to_tf32(__uint_as_float(v.y) - __uint_as_float(h.y));
+                        l.z = to_tf32(__uint_as_float(v.z) - __uint_as_float(h.z));
+                        l.w = to_tf32(__uint_as_float(v.w) - __uint_as_float(h.w));
+                        *reinterpret_cast<uint4*>(p0 + HI_BYTES + i * RPP * 128) = l;
+                    }
+                }
+                fence_proxy_async();  // this thread's shared-memory writes -> visible to the async proxy (wgmma)
+                mbar_arrive(bar_addr + 8 * s);
+            }
+        }
+        cp_async_wait<0>();
+        return false;
+    }
+
+    // ---------------- consumer warpgroups ----------------
+    const int cwg = wg - 1;
+#pragma unroll
+    for (int i = 0; i < NACC; ++i) acc[i] = 0.0f;
+
+    if constexpr (!X3) {
+        for (int kt = 0; kt < KT; ++kt) {
+            const int s = kt % STAGES;
+            mbar_wait(bar_addr + 8 * s, (kt / STAGES) & 1);
+            const unsigned a_addr = base_addr + s * STAGE_BYTES + cwg * 64 * 128;
+            const unsigned b_addr = base_addr + s * STAGE_BYTES + A_BYTES;
+            wgmma_fence();
+#pragma unroll
+            for (int k8 = 0; k8 < BK / 8; ++k8)
+                wgmma_tf32<BN>::run(acc, gmma_desc_sw128(a_addr + k8 * 32), gmma_desc_sw128(b_addr + k8 * 32));
+            wgmma_commit();
+            wgmma_wait<1>();
+            if (kt > 0) mbar_arrive(bar_addr + 8 * (STAGES + (kt - 1) % STAGES));
+        }
+        wgmma_wait<0>();
+#pragma unroll
+        for (int i = 0; i < NACC; ++i) asm volatile("" : "+f"(acc[i])::"memory");
+    } else {
+        float tmp[NACC];
+        for (int kt = 0; kt < KT; ++kt) {
+            const int s = kt % STAGES;
+            mbar_wait(bar_addr + 8 * s, (kt / STAGES) & 1);
+            const unsigned a_hi = base_addr + s * STAGE_BYTES + cwg * 64 * 128, a_lo = a_hi + HI_BYTES;
+            const unsigned b_hi = base_addr + s * STAGE_BYTES + A_BYTES, b_lo = b_hi + HI_BYTES;
+            wgmma_fence();
+#pragma unroll
+            for (int k8 = 0; k8 < BK / 8; ++k8) {
+                wgmma_tf32<BN>::run(tmp, gmma_desc_sw128(a_lo + k8 * 32), gmma_desc_sw128(b_hi + k8 * 32),
+                                    k8 == 0 ? 0 : 1);
+                wgmma_tf32<BN>::run(tmp, gmma_desc_sw128(a_hi + k8 * 32), gmma_desc_sw128(b_lo + k8 * 32));
+                wgmma_tf32<BN>::run(tmp, gmma_desc_sw128(a_hi + k8 * 32), gmma_desc_sw128(b_hi + k8 * 32));
+            }
+            wgmma_commit();
+            wgmma_wait<0>();
+            mbar_arrive(bar_addr + 8 * (STAGES + s));
+#pragma unroll
+            for (int i = 0; i < NACC; ++i) {
+                asm volatile("" : "+f"(tmp[i])::"memory");
+                acc[i] += tmp[i];
+            }
+        }
+    }
+    return true;
+}
+#endif
+
+// This block's tile, its split's k tiles and the split-K workspace (k_split: a multiple of the k tile, 32).
+struct Block {
+    epi::Tile tile;
+    epi::Workspace<float> ws;
+    int m0, n0, kt0, KT;
+};
+
+template <int BN>
+__device__ __forceinline__ Block block_of(unsigned char* workspace, int M, int N, int K, int splits,
+                                          long long k_split, int group_m) {
+    constexpr int BM = 128, BK = 32;
+    Block b;
+    b.tile = epi::tile_of(M, N, BM, BN, splits, group_m);
+    b.ws = epi::workspace_of<float>(workspace, b.tile, M, splits);
+    b.m0 = b.tile.tm * BM;
+    b.n0 = b.tile.tn * BN;
+    const long long kb = (long long)b.tile.s * k_split;
+    b.kt0 = (int)(kb / BK);
+    b.KT = (int)min((long long)(K + BK - 1) / BK, (kb + k_split) / BK) - b.kt0;
+    return b;
+}
+
+template <bool X3, int BN, int STAGES, bool SAVE>
+__global__ void __launch_bounds__(384, 1)
+wgmma_tile(const float* __restrict__ x, long long ldx, const float* __restrict__ w, long long ldw,
+           const float* __restrict__ bias, unsigned char* __restrict__ workspace, float* __restrict__ out,
+           float* __restrict__ saved, int B,
+           int N, int K, int splits, long long k_split, int group_m, unsigned long long epoch) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    constexpr int BM = 128, NACC = BN / 2;
+    extern __shared__ __align__(128) unsigned char smem_raw[];
+    __shared__ float red[BM];
+    const Block blk = block_of<BN>(workspace, B, N, K, splits, k_split, group_m);
+    const epi::Tile& tile = blk.tile;
+    const epi::Workspace<float>& ws = blk.ws;
+    const int m0 = blk.m0, n0 = blk.n0;
+    float acc[NACC];
+    if (!mainloop<X3, BN, STAGES>(x, ldx, w, ldw, B, N, K, m0, n0, blk.kt0, blk.KT, smem_raw, acc)) return;
+    const int tid = threadIdx.x, warp = tid >> 5, cwg = (warp >> 2) - 1, wq = warp & 3, ct = tid - 128;
+    const int lane = tid & 31, g = lane >> 2, t = lane & 3;
+    const cf::NamedSync<1, 256> sync;
+
+    if (!epi::split_exchange<float, NACC>(acc, ws, tile, splits, ct, 256, epoch, sync)) return;
+
+    // Bias, sigmoid and the row sums over this block's BN columns. Accumulator layout (per warp, as mma.sync's C
+    // fragment repeated over n): acc[4j + 2h + q] is row 16 * wq + g + 8h of the warpgroup, column n0 + 8j + 2t + q.
+    // Every warp holds whole rows, so a quad shuffle finishes each row's sum.
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        float s = 0.0f;
+#pragma unroll
+        for (int j = 0; j < BN / 8; ++j)
+#pragma unroll
+            for (int q = 0; q < 2; ++q) {
+                const int n = n0 + 8 * j + 2 * t + q;
+                if (n < N) {
+                    const float z = acc[4 * j + 2 * h + q] + (bias != nullptr ? bias[n] : 0.0f);
+                    s += cf::sigmoid(z);
+                    const int row = m0 + cwg * 64 + wq * 16 + h * 8 + g;
+                    if (SAVE && row < B) saved[(long long)row * N + n] = cf::dsigmoid(z);
+                }
+            }
+        s += __shfl_xor_sync(0xffffffffu, s, 1);
+        s += __shfl_xor_sync(0xffffffffu, s, 2);
+        if (t == 0) red[cwg * 64 + wq * 16 + h * 8 + g] = s;
+    }
+    sync();
+    epi::finish_rows<float, float>(tile, ws, m0, BM, B, splits, out, [&](int r) { return red[r]; }, ct, 256, epoch,
+                                   sync);
+#else
+    __trap();
+#endif
+}
+
+template <int BN, int STAGES>
+__global__ void __launch_bounds__(384, 1)
+wgmma_gemm(const float* __restrict__ a, long long lda, const float* __restrict__ b, long long ldb,
+           unsigned char* __restrict__ workspace, float* __restrict__ c, long long ldc, int M, int N, int K,
+           int splits, long long k_split, int group_m, int accumulate, unsigned long long epoch) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    constexpr int NACC = BN / 2;
+    extern __shared__ __align__(128) unsigned char smem_raw[];
+    const Block blk = block_of<BN>(workspace, M, N, K, splits, k_split, group_m);
+    float acc[NACC];
+    if (!mainloop<true, BN, STAGES>(a, lda, b, ldb, M, N, K, blk.m0, blk.n0, blk.kt0, blk.KT, smem_raw, acc)) return;
+    const int tid = threadIdx.x, warp = tid >> 5, cwg = (warp >> 2) - 1, wq = warp & 3;
+    const int lane = tid & 31, g = lane >> 2, t = lane & 3;
+    const cf::NamedSync<1, 256> sync;
+    if (!epi::split_exchange<float, NACC>(acc, blk.ws, blk.tile, splits, tid - 128, 256, epoch, sync)) return;
+
+    // acc[4j + 2h + q] is row 16 * wq + g + 8h of the warpgroup, column n0 + 8j + 2t + q (as in wgmma_tile).
+    // Pairs of columns are stored as one float2 where c's rows allow it; accumulate adds in fp32 to what c holds.
+    const bool pairs = ldc % 2 == 0 && (reinterpret_cast<unsigned long long>(c) & 7) == 0;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const int row = blk.m0 + cwg * 64 + wq * 16 + h * 8 + g;
+        if (row >= M) continue;
+        float* crow = c + (long long)row * ldc;
+#pragma unroll
+        for (int j = 0; j < BN / 8; ++j) {
+            const int n = blk.n0 + 8 * j + 2 * t;
+            float v0 = acc[4 * j + 2 * h], v1 = acc[4 * j + 2 * h + 1];
+            if (pairs && n + 1 < N) {
+                float2* p = reinterpret_cast<float2*>(crow + n);
+                if (accumulate) {
+                    const float2 old = *p;
+                    v0 = old.x + v0;
+                    v1 = old.y + v1;
+                }
+                *p = make_float2(v0, v1);
+            } else {
+                if (n < N) crow[n] = accumulate ? crow[n] + v0 : v0;
+                if (n + 1 < N) crow[n + 1] = accumulate ? crow[n + 1] + v1 : v1;
+            }
+        }
+    }
+#else
+    __trap();
+#endif
+}
+
+}  // namespace fused
