@@ -20,15 +20,15 @@ struct Tile {
     int tm, tn, s, num_m, num_n;
 };
 
-// Block index (blockIdx.x, or a persistent block's current index) -> tile and split. The S splits of a tile are adjacent (its last split has the largest index); tiles
+// Block index -> tile and split. The S splits of a tile are adjacent (its last split has the largest index); tiles
 // are rasterised in groups of group_m M tiles so that resident blocks share x and W rows in L2. Within a group the
 // tiles of one M row are ordered by tn, so (tm, num_n - 1) is the last block of its M row.
-__device__ __forceinline__ Tile tile_of(int B, int N, int BM, int BN, int S, int group_m, int index) {
+__device__ __forceinline__ Tile tile_of(int B, int N, int BM, int BN, int S, int group_m) {
     Tile t;
     t.num_m = (B + BM - 1) / BM;
     t.num_n = (N + BN - 1) / BN;
-    t.s = index % S;
-    const int pid = index / S, width = group_m * t.num_n, first_m = (pid / width) * group_m;
+    t.s = blockIdx.x % S;
+    const int pid = blockIdx.x / S, width = group_m * t.num_n, first_m = (pid / width) * group_m;
     const int gsize = min(t.num_m - first_m, group_m), in_group = pid - (pid / width) * width;
     t.tm = first_m + in_group % gsize;
     t.tn = in_group / gsize;

@@ -20,7 +20,7 @@ fma_tile(const T* __restrict__ x, long long ldx, const T* __restrict__ w, long l
     __shared__ A As[BK][BM + 4];
     __shared__ A Bs[BK][BN + 4];
     __shared__ A red[BM];
-    const epi::Tile tile = epi::tile_of(B, N, BM, BN, splits, group_m, blockIdx.x);
+    const epi::Tile tile = epi::tile_of(B, N, BM, BN, splits, group_m);
     const epi::Workspace<A> ws = epi::workspace_of<A>(workspace, tile, B, splits);
     const int m0 = tile.tm * BM, n0 = tile.tn * BN;
     const int tid = threadIdx.x, ty = tid / 16, tx = tid % 16;

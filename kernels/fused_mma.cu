@@ -62,7 +62,7 @@ mma_tile(const T* __restrict__ x, long long ldx, const T* __restrict__ w, long l
     extern __shared__ __align__(128) unsigned char smem_raw[];
     T* smem = reinterpret_cast<T*>(smem_raw);
 
-    const epi::Tile tile = epi::tile_of(B, N, BM, BN, splits, group_m, blockIdx.x);
+    const epi::Tile tile = epi::tile_of(B, N, BM, BN, splits, group_m);
     const epi::Workspace<float> ws = epi::workspace_of<float>(workspace, tile, B, splits);
     const int m0 = tile.tm * BM, n0 = tile.tn * BN;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;

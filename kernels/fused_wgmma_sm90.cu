@@ -252,7 +252,7 @@ __device__ __forceinline__ Block block_of(unsigned char* workspace, int M, int N
                                           long long k_split, int group_m) {
     constexpr int BM = 128, BK = 32;
     Block b;
-    b.tile = epi::tile_of(M, N, BM, BN, splits, group_m, blockIdx.x);
+    b.tile = epi::tile_of(M, N, BM, BN, splits, group_m);
     b.ws = epi::workspace_of<float>(workspace, b.tile, M, splits);
     b.m0 = b.tile.tm * BM;
     b.n0 = b.tile.tn * BN;
