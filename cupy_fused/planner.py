@@ -6,9 +6,12 @@ Candidates come from the backends (small_batch, fused, cublas), the statically p
 * B <= 16 (every dtype and float32 precision): the small-batch CUDA-core kernel. It is exact, and at these batch
   sizes reading W sets its time, so it also serves "tf32" and "bf16" requests, more accurately than asked.
 * B * N * K <= 2**20 (tiny problems, launch-bound): one launch of our tile kernels (small-batch kernel up to B = 64).
-* float32, precision None (fp32-accurate): "tf32x3" on tensor cores (fused), else strict fp32 through cuBLAS.
+* float32, precision None (fp32-accurate): "tf32x3" on tensor cores (fused; 64-row tiles up to B = 64), else strict
+  fp32 through cuBLAS.
 * float32 "ieee", "bf16", float16 / bfloat16, float64: cuBLAS(Lt) into a bounded workspace, then our reduction.
-* float32 "tf32": our fused TF32 kernel (split-K when the tiles cannot fill the GPU) up to B = 512, cuBLAS above.
+* float32 "tf32": our fused TF32 kernel (split-K when the tiles cannot fill the GPU) up to B = 512 when W has at
+  least 2**28 elements (only there did it measure as fast as cuBLAS: 1.51 against 1.53 ms at 128 x 32768 x 32768;
+  at 32-128 x 4096 x 4096 it took 88-137 us against cuBLAS's 33-35), cuBLAS otherwise.
 * method="fused" / "cublas" restrict the candidates to that method.
 
 With tuning on (tune.py) every candidate of the request is timed on the first call of a shape class and the winner
@@ -29,6 +32,7 @@ from .precision import TABLE
 SMALL_BATCH = 16  # batches served by the small-batch kernel without tuning
 TINY_MACS = 1 << 20
 TF32_FUSED_MAX_B = 512
+TF32_FUSED_MIN_KN = 1 << 28
 
 
 def tuning_enabled() -> bool:
@@ -87,7 +91,10 @@ def candidates(p: Problem, precision: str | None, method: str, info, tuning: boo
     tiny = p.rows * p.n * p.k <= TINY_MACS
     ours_first = tiny or (
         p.dtype == "float32"
-        and ((precision is None and info.tensor_cores) or (precision == "tf32" and p.rows <= TF32_FUSED_MAX_B))
+        and (
+            (precision is None and info.tensor_cores)
+            or (precision == "tf32" and p.rows <= TF32_FUSED_MAX_B and p.k * p.n >= TF32_FUSED_MIN_KN)
+        )
     )
     ours = _each_kernel_once(
         [c for prec in precisions for c in fused.candidates(p, prec, info, tuning)] if fused_ok else []

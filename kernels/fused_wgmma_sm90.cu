@@ -1,14 +1,16 @@
 // Hopper tensor-core tiles (sm_90a): one warp-specialised wgmma main loop, two epilogues.
 //
-// fused::wgmma_tile<X3, BN, STAGES, SAVE>: fused out[b] = sum_n sigmoid(x[b] . W[n] + bias[n]).
+// fused::wgmma_tile<X3, BN, STAGES, BM, SAVE>: fused out[b] = sum_n sigmoid(x[b] . W[n] + bias[n]); BM = 64 tiles
+//   for small batches.
 // fused::wgmma_gemm<BN, STAGES, B_KMAJOR>: c (M x N, row stride ldc) = a . b^T (+ c when accumulate) in tf32x3, the
 //   fp32-accurate GEMMs of the backward (cupy_fused/backward.py). a (M x K) row-major; b (N x K) row-major
 //   (B_KMAJOR) or b^T given, i.e. b stored (K x N) row-major (!B_KMAJOR: grad_x = gz . W reads W as it is).
 //   16-byte aligned rows.
 //
-// The main loop (mainloop<X3, BN, STAGES, B_KMAJOR>): 384 threads = one producer warpgroup + two consumer warpgroups
-// (64 rows each, BM = 128), a STAGES-deep ring of 32-wide k tiles guarded by mbarriers (full[s]: 128 producer
-// arrivals, empty[s]: 256 consumer arrivals). Loads never wait on the math:
+// The main loop (mainloop<X3, BN, STAGES, B_KMAJOR, BM>): 384 threads = one producer warpgroup + two consumer
+// warpgroups (BM = 128: 64 rows each; BM = 64: the 64 rows, BN / 2 columns each), a STAGES-deep ring of 32-wide k
+// tiles guarded by mbarriers (full[s]: 128 producer arrivals, empty[s]: 256 consumer arrivals). Loads never wait on
+// the math:
 //   producer: for tile j: wait empty (the consumers retired tile j - STAGES), issue the 16-byte cp.async copies
 //             (L2::256B hint: rows of W are read whole), commit; then for tile j - LAG (LAG = STAGES - 2): wait for
 //             its copies, round (TF32) or split (X3) them in place, fence.proxy.async, arrive on full. An N-major b
@@ -49,20 +51,25 @@ __device__ __forceinline__ uint4 lo_of(const uint4& v, const uint4& h) {
                       to_tf32(__uint_as_float(v.w) - __uint_as_float(h.w)));
 }
 
+// The columns of the tile each consumer warpgroup computes (all 64 rows of a wgmma): BM = 128 gives each its own
+// 64 rows and all BN columns, BM = 64 (small batches: half the padding rows) the 64 rows and its half of the columns.
+template <int BM, int BN> __host__ __device__ constexpr int consumer_cols() { return BM == 128 ? BN : BN / 2; }
+
 // The BM x BN tile at rows m0 of x and n0 of W over k tiles [kt0, kt0 + KT): false for the producer warpgroup (its
-// part is done), true for the consumers with the tile in acc (layout: see wgmma_tile's epilogue).
-template <bool X3, int BN, int STAGES, bool B_KMAJOR = true>
+// part is done), true for the consumers with their part of the tile in acc (layout: see wgmma_tile's epilogue).
+template <bool X3, int BN, int STAGES, bool B_KMAJOR = true, int BM = 128>
 __device__ __forceinline__ bool mainloop(const float* __restrict__ x, long long ldx, const float* __restrict__ w,
                                          long long ldw, int B, int N, int K, int m0, int n0, int kt0, int KT,
-                                         unsigned char* smem_raw, float (&acc)[BN / 2]) {
+                                         unsigned char* smem_raw, float (&acc)[consumer_cols<BM, BN>() / 2]) {
     using namespace ptx;
-    constexpr int BM = 128, BK = 32, EPC = 4, CPR = 8, RPP = 128 / CPR;  // producer: 16 rows per pass
+    constexpr int BK = 32, EPC = 4, CPR = 8, RPP = 128 / CPR;  // producer: 16 rows per pass
     constexpr int A_BYTES = BM * 128, B_BYTES = BN * 128, HI_BYTES = A_BYTES + B_BYTES;
     constexpr int STAGE_BYTES = X3 ? 2 * HI_BYTES : HI_BYTES;  // X3: [A_hi B_hi][A_lo B_lo]
-    constexpr int NACC = BN / 2;
+    constexpr int CN = consumer_cols<BM, BN>(), NACC = CN / 2;
     constexpr int LAG = STAGES - 2;  // tiles whose copies stay in flight while the producer rounds an older one
     constexpr int STAGING = B_KMAJOR ? 0 : LAG + 1, STAGING_BYTES = BK * BN * 4;  // N-major b: (BK x BN) tiles
     static_assert(BN == 128 || BN == 256, "BN");
+    static_assert(BM == 128 || (BM == 64 && B_KMAJOR), "BM: 128, or 64 with a K-major b");
     static_assert(LAG >= 1, "STAGES >= 3");
     static_assert(B_KMAJOR || BN == 128, "an N-major b: one 512-byte row of the tile per producer thread and k");
 
@@ -191,6 +198,7 @@ __device__ __forceinline__ bool mainloop(const float* __restrict__ x, long long 
 
     // ---------------- consumer warpgroups ----------------
     const int cwg = wg - 1;
+    const unsigned a_off = BM == 128 ? cwg * 64 * 128 : 0, b_off = A_BYTES + (BM == 128 ? 0 : cwg * CN * 128);
 #pragma unroll
     for (int i = 0; i < NACC; ++i) acc[i] = 0.0f;
 
@@ -198,12 +206,12 @@ __device__ __forceinline__ bool mainloop(const float* __restrict__ x, long long 
         for (int kt = 0; kt < KT; ++kt) {
             const int s = kt % STAGES;
             mbar_wait(bar_addr + 8 * s, (kt / STAGES) & 1);
-            const unsigned a_addr = base_addr + s * STAGE_BYTES + cwg * 64 * 128;
-            const unsigned b_addr = base_addr + s * STAGE_BYTES + A_BYTES;
+            const unsigned a_addr = base_addr + s * STAGE_BYTES + a_off;
+            const unsigned b_addr = base_addr + s * STAGE_BYTES + b_off;
             wgmma_fence();
 #pragma unroll
             for (int k8 = 0; k8 < BK / 8; ++k8)
-                wgmma_tf32<BN>::run(acc, gmma_desc_sw128(a_addr + k8 * 32), gmma_desc_sw128(b_addr + k8 * 32));
+                wgmma_tf32<CN>::run(acc, gmma_desc_sw128(a_addr + k8 * 32), gmma_desc_sw128(b_addr + k8 * 32));
             wgmma_commit();
             wgmma_wait<1>();
             if (kt > 0) mbar_arrive(bar_addr + 8 * (STAGES + (kt - 1) % STAGES));
@@ -216,15 +224,15 @@ __device__ __forceinline__ bool mainloop(const float* __restrict__ x, long long 
         for (int kt = 0; kt < KT; ++kt) {
             const int s = kt % STAGES;
             mbar_wait(bar_addr + 8 * s, (kt / STAGES) & 1);
-            const unsigned a_hi = base_addr + s * STAGE_BYTES + cwg * 64 * 128, a_lo = a_hi + HI_BYTES;
-            const unsigned b_hi = base_addr + s * STAGE_BYTES + A_BYTES, b_lo = b_hi + HI_BYTES;
+            const unsigned a_hi = base_addr + s * STAGE_BYTES + a_off, a_lo = a_hi + HI_BYTES;
+            const unsigned b_hi = base_addr + s * STAGE_BYTES + b_off, b_lo = b_hi + HI_BYTES;
             wgmma_fence();
 #pragma unroll
             for (int k8 = 0; k8 < BK / 8; ++k8) {
-                wgmma_tf32<BN>::run(tmp, gmma_desc_sw128(a_lo + k8 * 32), gmma_desc_sw128(b_hi + k8 * 32),
+                wgmma_tf32<CN>::run(tmp, gmma_desc_sw128(a_lo + k8 * 32), gmma_desc_sw128(b_hi + k8 * 32),
                                     k8 == 0 ? 0 : 1);
-                wgmma_tf32<BN>::run(tmp, gmma_desc_sw128(a_hi + k8 * 32), gmma_desc_sw128(b_lo + k8 * 32));
-                wgmma_tf32<BN>::run(tmp, gmma_desc_sw128(a_hi + k8 * 32), gmma_desc_sw128(b_hi + k8 * 32));
+                wgmma_tf32<CN>::run(tmp, gmma_desc_sw128(a_hi + k8 * 32), gmma_desc_sw128(b_lo + k8 * 32));
+                wgmma_tf32<CN>::run(tmp, gmma_desc_sw128(a_hi + k8 * 32), gmma_desc_sw128(b_hi + k8 * 32));
             }
             wgmma_commit();
             wgmma_wait<0>();
@@ -247,10 +255,10 @@ struct Block {
     int m0, n0, kt0, KT;
 };
 
-template <int BN>
+template <int BM, int BN>
 __device__ __forceinline__ Block block_of(unsigned char* workspace, int M, int N, int K, int splits,
                                           long long k_split, int group_m) {
-    constexpr int BM = 128, BK = 32;
+    constexpr int BK = 32;
     Block b;
     b.tile = epi::tile_of(M, N, BM, BN, splits, group_m);
     b.ws = epi::workspace_of<float>(workspace, b.tile, M, splits);
@@ -262,43 +270,45 @@ __device__ __forceinline__ Block block_of(unsigned char* workspace, int M, int N
     return b;
 }
 
-template <bool X3, int BN, int STAGES, bool SAVE>
+template <bool X3, int BN, int STAGES, int BM, bool SAVE>
 __global__ void __launch_bounds__(384, 1)
 wgmma_tile(const float* __restrict__ x, long long ldx, const float* __restrict__ w, long long ldw,
            const float* __restrict__ bias, unsigned char* __restrict__ workspace, float* __restrict__ out,
            float* __restrict__ saved, int B,
            int N, int K, int splits, long long k_split, int group_m, unsigned long long epoch) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    constexpr int BM = 128, NACC = BN / 2;
+    constexpr int CN = consumer_cols<BM, BN>(), NACC = CN / 2;
     extern __shared__ __align__(128) unsigned char smem_raw[];
-    __shared__ float red[BM];
-    const Block blk = block_of<BN>(workspace, B, N, K, splits, k_split, group_m);
+    __shared__ float red[128];
+    const Block blk = block_of<BM, BN>(workspace, B, N, K, splits, k_split, group_m);
     const epi::Tile& tile = blk.tile;
     const epi::Workspace<float>& ws = blk.ws;
     const int m0 = blk.m0, n0 = blk.n0;
     float acc[NACC];
-    if (!mainloop<X3, BN, STAGES>(x, ldx, w, ldw, B, N, K, m0, n0, blk.kt0, blk.KT, smem_raw, acc)) return;
+    if (!mainloop<X3, BN, STAGES, true, BM>(x, ldx, w, ldw, B, N, K, m0, n0, blk.kt0, blk.KT, smem_raw, acc)) return;
     const int tid = threadIdx.x, warp = tid >> 5, cwg = (warp >> 2) - 1, wq = warp & 3, ct = tid - 128;
     const int lane = tid & 31, g = lane >> 2, t = lane & 3;
+    const int row0 = m0 + (BM == 128 ? cwg * 64 : 0), col0 = n0 + (BM == 128 ? 0 : cwg * CN);
     const cf::NamedSync<1, 256> sync;
 
     if (!epi::split_exchange<float, NACC>(acc, ws, tile, splits, ct, 256, epoch, sync)) return;
 
-    // Bias, sigmoid and the row sums over this block's BN columns. Accumulator layout (per warp, as mma.sync's C
-    // fragment repeated over n): acc[4j + 2h + q] is row 16 * wq + g + 8h of the warpgroup, column n0 + 8j + 2t + q.
-    // Every warp holds whole rows, so a quad shuffle finishes each row's sum.
+    // Bias, sigmoid and the row sums over this warpgroup's CN columns. Accumulator layout (per warp, as mma.sync's C
+    // fragment repeated over n): acc[4j + 2h + q] is row row0 + 16 * wq + g + 8h, column col0 + 8j + 2t + q.
+    // Every warp holds whole rows of its columns, so a quad shuffle finishes each row's sum; red[64 * cwg + r] holds
+    // warpgroup cwg's sum of its row r (BM = 64: both warpgroups have every row, added in warpgroup order).
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
         float s = 0.0f;
+        const int row = row0 + wq * 16 + h * 8 + g;
 #pragma unroll
-        for (int j = 0; j < BN / 8; ++j)
+        for (int j = 0; j < CN / 8; ++j)
 #pragma unroll
             for (int q = 0; q < 2; ++q) {
-                const int n = n0 + 8 * j + 2 * t + q;
+                const int n = col0 + 8 * j + 2 * t + q;
                 if (n < N) {
                     const float z = acc[4 * j + 2 * h + q] + (bias != nullptr ? bias[n] : 0.0f);
                     s += cf::sigmoid(z);
-                    const int row = m0 + cwg * 64 + wq * 16 + h * 8 + g;
                     if (SAVE && row < B) saved[(long long)row * N + n] = cf::dsigmoid(z);
                 }
             }
@@ -307,8 +317,9 @@ wgmma_tile(const float* __restrict__ x, long long ldx, const float* __restrict__
         if (t == 0) red[cwg * 64 + wq * 16 + h * 8 + g] = s;
     }
     sync();
-    epi::finish_rows<float, float>(tile, ws, m0, BM, B, splits, out, [&](int r) { return red[r]; }, ct, 256, epoch,
-                                   sync);
+    epi::finish_rows<float, float>(
+        tile, ws, m0, BM, B, splits, out, [&](int r) { return BM == 128 ? red[r] : red[r] + red[64 + r]; }, ct, 256,
+        epoch, sync);
 #else
     __trap();
 #endif
@@ -322,7 +333,7 @@ wgmma_gemm(const float* __restrict__ a, long long lda, const float* __restrict__
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     constexpr int NACC = BN / 2;
     extern __shared__ __align__(128) unsigned char smem_raw[];
-    const Block blk = block_of<BN>(workspace, M, N, K, splits, k_split, group_m);
+    const Block blk = block_of<128, BN>(workspace, M, N, K, splits, k_split, group_m);
     float acc[NACC];
     if (!mainloop<true, BN, STAGES, B_KMAJOR>(a, lda, b, ldb, M, N, K, blk.m0, blk.n0, blk.kt0, blk.KT, smem_raw, acc))
         return;

@@ -99,7 +99,9 @@ def test_small_batch_kernel_at_odd_shapes(rng, dtype, batch):
     "precision,batch",
     # One output value's error is one draw: the budget of twice torch's is meaningful for the reduced precisions
     # only over many rows.
-    [(p, b) for p in ("ieee", "tf32x3") for b in (1, 33, 129)] + [(p, b) for p in ("tf32", "bf16") for b in (33, 129)],
+    [(p, b) for p in ("ieee", "tf32x3") for b in (1, 33, 129)]
+    + [(p, b) for p in ("tf32", "bf16") for b in (33, 129)]
+    + [("tf32x3", 64), ("tf32", 64)],  # a full 64-row tile
 )
 def test_tile_kernels_with_split_k(rng, precision, batch):
     x, w, b = cuda_inputs(rng, (batch,), 1001, 300, torch.float32)

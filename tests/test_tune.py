@@ -127,7 +127,14 @@ def test_the_static_heuristic():
     assert first(problem(128, 4096, 4096)) == ("fused", "tf32x3", "fused::wgmma_tile")
     assert first(problem(128, 4096, 4096, aligned=False)) == ("fused", "tf32x3", "fused::mma_tile")
     assert first(problem(128, 4096, 4096), "ieee") == ("cublas", "ieee", "cublaslt")
-    assert first(problem(128, 4096, 4096), "tf32") == ("fused", "tf32", "fused::wgmma_tile")
+    assert first(problem(128, 4096, 4096), "tf32") == ("cublas", "tf32", "cublaslt")
+    assert first(problem(128, 32768, 32768), "tf32") == ("fused", "tf32", "fused::wgmma_tile")
+    assert planner.candidates(problem(32, 4096, 4096), None, "auto", H100, False)[0].kernel.startswith(
+        "fused::wgmma_tile<true, 128, 4, 64>"
+    )  # 64-row tiles up to B = 64
+    assert planner.candidates(problem(65, 4096, 4096), None, "auto", H100, False)[0].kernel.startswith(
+        "fused::wgmma_tile<true, 128, 3, 128>"
+    )
     assert first(problem(4096, 4096, 4096), "tf32") == ("cublas", "tf32", "cublaslt")
     assert first(problem(128, 4096, 4096, dtype="float16")) == ("cublas", "ieee", "cublaslt")
     assert first(problem(128, 10, 20), "ieee") == ("fused", "ieee", "fused::fma_tile")
@@ -153,7 +160,9 @@ def test_split_k_fills_the_gpu_when_tiles_are_few():
     from cupy_fused.backends import fused, small_batch
 
     cfg = fused.tile_configs("float32", "tf32x3", 128, True, True, True)[0]
-    assert fused.split_count(problem(128, 4096, 4096), cfg, 132) == 5  # 32 tiles of 128 x 128
+    assert fused.split_count(problem(128, 4096, 4096), cfg, 132) == 4  # 32 tiles of 128 x 128: 128 blocks, one wave
+    assert fused.split_count(problem(128, 4096, 11008), cfg, 132) == 3  # 86 tiles: 258 blocks in two waves
+    assert fused.split_count(problem(128, 4096, 12800), cfg, 132) == 1  # 100 tiles: 2, 3 or 4 ways take as long
     assert fused.split_count(problem(4096, 4096, 4096), cfg, 132) == 1
     assert fused.split_count(problem(128, 128, 4096), cfg, 132) == 1  # too little K to split
     assert small_batch.splits_for(problem(1, 4096, 1024), 1, 132) == 8  # 32 n blocks, 2 x 132 wanted

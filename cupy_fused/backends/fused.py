@@ -3,7 +3,8 @@
 Kernels (kernels/fused_mma.cu, fused_wgmma_sm90.cu, fused_fma.cu) by dtype and precision:
 
 * float32 "tf32" / "tf32x3": on sm_90a with 16-byte aligned operands the warp-specialised wgmma kernel (tf32: BN 256,
-  4 stages; tf32x3: hi / lo tiles, BN 128, 3 stages); elsewhere mma.sync (m16n8k8). "bf16": mma.sync m16n8k16 on
+  4 stages; tf32x3: hi / lo tiles, BN 128, 3 stages; up to 64 rows a 64-row tile first, which computes half the
+  padding rows of a 128-row one); elsewhere mma.sync (m16n8k8). "bf16": mma.sync m16n8k16 on
   operands rounded to bf16. Without tensor cores (compute capability below 8.0) every float32 precision runs the
   CUDA-core kernel, which is exact.
 * float32 "ieee", float64: the CUDA-core kernel (fp32 / fp64 FMA).
@@ -69,23 +70,23 @@ def _mma(
     )
 
 
-def _wgmma_smem(x3: bool, bn: int, stages: int, b_kmajor: bool = True) -> int:
+def _wgmma_smem(x3: bool, bn: int, stages: int, b_kmajor: bool = True, bm: int = 128) -> int:
     staging = 0 if b_kmajor else (stages - 1) * 32 * bn * 4  # an N-major b lands in LAG + 1 (32 x bn) tiles
-    return stages * (128 + bn) * 128 * (2 if x3 else 1) + staging + 1024 + 256  # 1 KiB to align the ring, barriers
+    return stages * (bm + bn) * 128 * (2 if x3 else 1) + staging + 1024 + 256  # 1 KiB to align the ring, barriers
 
 
-def _wgmma(x3: bool, bn: int, stages: int) -> TileConfig:
-    smem = _wgmma_smem(x3, bn, stages)
+def _wgmma(x3: bool, bn: int, stages: int, bm: int = 128) -> TileConfig:
+    smem = _wgmma_smem(x3, bn, stages, bm=bm)
     return TileConfig(
         "fused_wgmma_sm90.cu",
         "fused::wgmma_tile",
-        (cpp_bool(x3), str(bn), str(stages)),
-        128,
+        (cpp_bool(x3), str(bn), str(stages), str(bm)),
+        bm,
         bn,
         384,
         smem,
         1,
-        f"wgmma warp-specialised {'TF32X3' if x3 else 'TF32'} 128x{bn} ({stages} stages)",
+        f"wgmma warp-specialised {'TF32X3' if x3 else 'TF32'} {bm}x{bn} ({stages} stages)",
     )
 
 
@@ -104,6 +105,7 @@ def _fma(dtype: str) -> TileConfig:
 
 
 _SMALL_B = 256  # batches up to this use the wide N tile where there is one (W is streamed once; x re-read from L2)
+_HALF_TILE_ROWS = 64  # batches up to this try the 64-row wgmma tiles first
 
 
 def tile_configs(dtype: str, precision: str, rows: int, tensor_cores: bool, sm90a: bool, aligned: bool):
@@ -115,9 +117,10 @@ def tile_configs(dtype: str, precision: str, rows: int, tensor_cores: bool, sm90
         return [_mma(dtype, "NATIVE16", 128, 256 if wide else 128, 64, 64, 3, 1 if wide else 2, aligned)]
     configs = []
     if sm90a and aligned and precision in ("tf32", "tf32x3"):
-        configs.append(
-            _wgmma(precision == "tf32x3", 128 if precision == "tf32x3" else 256, 3 if precision == "tf32x3" else 4)
-        )
+        x3 = precision == "tf32x3"
+        if rows <= _HALF_TILE_ROWS:  # the shared memory of 128 + BN rows per stage holds one more stage
+            configs.append(_wgmma(x3, 128 if x3 else 256, 4 if x3 else 5, bm=64))
+        configs.append(_wgmma(x3, 128 if x3 else 256, 3 if x3 else 4))
     if precision == "tf32":
         configs.append(
             _mma(dtype, "TF32", 128, 256, 64, 64, 3, 1, aligned)
@@ -154,7 +157,12 @@ def split_count(p: Problem, cfg: TileConfig, sms: int) -> int:
 
 
 def _splits(tiles: int, slots: int, k: int) -> int:
-    return max(1, min(-(-slots // tiles), k // (4 * K_GRANULE)))
+    """No split when the tiles fill the GPU; else the split count (at most twice what one wave needs) with the fewest
+    waves per unit of a tile's work: 32 tiles on 132 SMs split 4 ways run in one wave, 5 ways in two."""
+    if tiles >= slots:
+        return 1
+    most = max(1, min(2 * -(-slots // tiles), k // (4 * K_GRANULE)))
+    return min(range(1, most + 1), key=lambda s: (-(-tiles * s // slots) / s, s))
 
 
 def _split_workspace_bytes(tiles: int, splits: int, rows: int, num_n: int, bm: int, bn: int, acc: int) -> int:
