@@ -18,6 +18,7 @@ import torch
 
 from cupy_fused import loader, tune
 from cupy_fused.backends import Problem, cublas, fused, small_batch
+from cupy_fused.bench.timing import GpuTimer, measure_hbm_read
 
 DEV = 0
 SHAPES = [
@@ -34,21 +35,6 @@ SHAPES = [
 ]
 LARGE = [(1024, 4096, 4096), (4096, 4096, 4096), (128, 32768, 32768)]  # the static wgmma choice only
 SPLITS = (1, 2, 3, 4, 6, 8)
-
-
-def hbm_gbps() -> float:
-    a = torch.empty(2**29, device="cuda")  # 2 GiB
-    a.uniform_()
-    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    a.sum()
-    times = []
-    for _ in range(5):
-        start.record()
-        a.sum()
-        stop.record()
-        stop.synchronize()
-        times.append(start.elapsed_time(stop))
-    return a.numel() * 4 / (sorted(times)[2] * 1e-3) / 1e9
 
 
 def candidates(p: Problem, precision: str, info, static_only: bool):
@@ -72,7 +58,7 @@ FAMILIES = ("BM=128", "BM=64", "small_batch", "cublas")
 
 def main() -> int:
     info = loader.device_info(DEV)
-    gbps = hbm_gbps()
+    gbps = measure_hbm_read(torch, GpuTimer(torch))
     print(f"{torch.cuda.get_device_name()}; HBM read {gbps:.0f} GB/s", flush=True)
     stream = torch.cuda.current_stream().cuda_stream
     summary = []

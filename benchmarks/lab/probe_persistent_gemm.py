@@ -21,13 +21,13 @@ import torch
 
 import cupy_fused.torch as cft
 from cupy_fused import loader
-from cupy_fused.backends import Problem, round_up
+from cupy_fused.backends import Problem
 from cupy_fused.backends.cublaslt import Gemm
 from cupy_fused.backends.fused import (
     GROUP_M,
-    K_GRANULE,
     TileKernel,
     X3Gemm,
+    _k_split,
     _splits,
     _wgmma_smem,
     split_count,
@@ -56,9 +56,7 @@ def timed(fn):
 def old_gemm(m, n, k, lda, ldb, ldc):
     """The session-5 wgmma_gemm<128, 3>: one tile per block, both operands K-major."""
     tiles = -(-m // 128) * -(-n // 128)
-    splits = _splits(tiles, SMS, k)
-    k_split = round_up(-(-k // splits), K_GRANULE)
-    splits = -(-k // k_split)
+    k_split, splits = _k_split(k, _splits(tiles, SMS, k))
     ws = cp.empty(
         max(16, 8 * tiles * splits + 4 * m * -(-n // 128) + tiles * (splits - 1) * 128 * 128 * 4 + 64), cp.uint8
     )
@@ -202,9 +200,9 @@ def forward_rows():
         splits = split_count(p, cfg, SMS)
         new = TileKernel(p, cfg, splits)
         old = TileKernel(p, cfg, splits)
-        k_split = round_up(-(-k // splits), K_GRANULE)
+        k_split, _ = _k_split(k, splits)
         tiles = -(-r // cfg.bm) * -(-n // cfg.bn)
-        name = cfg.instance(False)
+        name = cfg.instance(False).replace(", 128, false>", ", false>")  # session 5's instances had no BM
         old._make_launch(
             p, old_function(name), name, tiles * old.splits, cfg.threads, cfg.smem, k_split, old.splits, GROUP_M
         )

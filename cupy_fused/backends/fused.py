@@ -118,9 +118,10 @@ def tile_configs(dtype: str, precision: str, rows: int, tensor_cores: bool, sm90
     configs = []
     if sm90a and aligned and precision in ("tf32", "tf32x3"):
         x3 = precision == "tf32x3"
+        bn, stages = (128, 3) if x3 else (256, 4)
         if rows <= _HALF_TILE_ROWS:  # the shared memory of 128 + BN rows per stage holds one more stage
-            configs.append(_wgmma(x3, 128 if x3 else 256, 4 if x3 else 5, bm=64))
-        configs.append(_wgmma(x3, 128 if x3 else 256, 3 if x3 else 4))
+            configs.append(_wgmma(x3, bn, stages + 1, bm=64))
+        configs.append(_wgmma(x3, bn, stages))
     if precision == "tf32":
         configs.append(
             _mma(dtype, "TF32", 128, 256, 64, 64, 3, 1, aligned)
@@ -165,6 +166,14 @@ def _splits(tiles: int, slots: int, k: int) -> int:
     return min(range(1, most + 1), key=lambda s: (-(-tiles * s // slots) / s, s))
 
 
+def _k_split(k: int, splits: int) -> tuple[int, int]:
+    """(k_split, splits): each split's K length rounded up to the k granule, and the splits that leaves."""
+    if not k:
+        return K_GRANULE, 1
+    k_split = round_up(-(-k // splits), K_GRANULE)
+    return k_split, -(-k // k_split)
+
+
 def _split_workspace_bytes(tiles: int, splits: int, rows: int, num_n: int, bm: int, bn: int, acc: int) -> int:
     """The tile kernels' workspace (kernels/epilogue.cuh): flags, row-sum partials, the early splits' tiles."""
     return round_up(tiles * splits * 8, 16) + round_up(rows * num_n * acc, 16) + tiles * (splits - 1) * bm * bn * acc
@@ -172,8 +181,8 @@ def _split_workspace_bytes(tiles: int, splits: int, rows: int, num_n: int, bm: i
 
 class TileKernel(LinearKernel):
     def __init__(self, p: Problem, cfg: TileConfig, splits: int):
-        k_split = round_up(-(-p.k // splits), K_GRANULE) if p.k else K_GRANULE
-        self.splits = splits = -(-p.k // k_split) if p.k else 1
+        k_split, splits = _k_split(p.k, splits)
+        self.splits = splits
         num_m, num_n = -(-p.rows // cfg.bm), -(-p.n // cfg.bn)
         tiles = num_m * num_n
         acc = p.acc_itemsize
@@ -218,9 +227,8 @@ class X3Gemm:
             raise ValueError(f"X3Gemm needs row strides that are multiples of 4, got lda={lda}, ldb={ldb}")
         num_m, num_n = -(-m // 128), -(-n // self.BN)
         tiles = num_m * num_n
-        splits = _splits(tiles, loader.device_info(device_id).sms, k)
-        k_split = round_up(-(-k // splits), K_GRANULE) if k else K_GRANULE
-        self.splits = splits = -(-k // k_split) if k else 1
+        k_split, splits = _k_split(k, _splits(tiles, loader.device_info(device_id).sms, k))
+        self.splits = splits
         self.workspace_bytes = 0 if splits == 1 else _split_workspace_bytes(tiles, splits, m, num_n, 128, self.BN, 4)
         scalars = [(I32, m), (I32, n), (I32, k), (I32, splits), (I64, k_split), (I32, GROUP_M)]
         params = [(U64, None), (I64, lda), (U64, None), (I64, ldb), (U64, None), (U64, None), (I64, ldc)]
