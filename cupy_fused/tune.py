@@ -157,7 +157,9 @@ def select(key: str, candidates: list, timer, gpu_name: str, capturing: bool):
 
     A call in a loop costs the larger of its GPU and host times: the lowest such cost wins, and among candidates
     within 3% of it the one with the least GPU time (host-bound loops cannot tell them apart; graphs and overlapped
-    work can)."""
+    work can). A candidate that fails to build or run is skipped; the choice then serves this process but is not
+    stored, since the failure may pass (a bench once stored an mma.sync kernel at 218 us for 1024 x 4096^2 "tf32"
+    while cuBLASLt, which takes 96 us, had failed)."""
     entry = load(gpu_name).get(key)
     if entry is not None:
         for c in candidates:
@@ -167,13 +169,15 @@ def select(key: str, candidates: list, timer, gpu_name: str, capturing: bool):
         return candidates[0], None, "static heuristic (the stream is being captured: nothing is timed)"
     with ThreadPoolExecutor(max_workers=min(8, len(candidates))) as pool:
         built = list(pool.map(_try_build, candidates))
-    times, gpu_times, built_ok = {}, {}, []
+    times, gpu_times, built_ok, failed = {}, {}, [], []
     for c, exe in zip(candidates, built):
         if isinstance(exe, Exception):
+            failed.append(f"{c.kernel}: {exe!r}")
             continue
         try:
             gpu, host = timer(exe)
-        except Exception:  # noqa: BLE001 - a candidate that cannot run here is skipped, not fatal
+        except Exception as exc:  # noqa: BLE001 - a candidate that cannot run here is skipped, not fatal
+            failed.append(f"{c.kernel}: {exc!r}")
             continue
         times[c.kernel], gpu_times[c.kernel] = round(max(gpu, host), 5), round(gpu, 5)
         built_ok.append((c, exe))
@@ -184,6 +188,8 @@ def select(key: str, candidates: list, timer, gpu_name: str, capturing: bool):
         (ce for ce in built_ok if times[ce[0].kernel] <= 1.03 * cheapest), key=lambda ce: gpu_times[ce[0].kernel]
     )
     entry = {"kernel": chosen.kernel, "ms": times, "gpu_ms": gpu_times}
+    if failed:
+        return chosen, exe, f"tuned now, not stored ({_times_text(entry)}; failed: {'; '.join(failed)})"
     store(gpu_name, key, entry)
     return chosen, exe, f"tuned now ({_times_text(entry)})"
 

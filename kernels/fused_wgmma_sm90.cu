@@ -37,20 +37,6 @@
 namespace fused {
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-// hi = TF32(v) (ties away); lo = TF32(v - hi), exact in fp32 before its rounding.
-__device__ __forceinline__ uint4 hi_of(const uint4& v) {
-    using ptx::to_tf32;
-    return make_uint4(to_tf32(__uint_as_float(v.x)), to_tf32(__uint_as_float(v.y)), to_tf32(__uint_as_float(v.z)),
-                      to_tf32(__uint_as_float(v.w)));
-}
-__device__ __forceinline__ uint4 lo_of(const uint4& v, const uint4& h) {
-    using ptx::to_tf32;
-    return make_uint4(to_tf32(__uint_as_float(v.x) - __uint_as_float(h.x)),
-                      to_tf32(__uint_as_float(v.y) - __uint_as_float(h.y)),
-                      to_tf32(__uint_as_float(v.z) - __uint_as_float(h.z)),
-                      to_tf32(__uint_as_float(v.w) - __uint_as_float(h.w)));
-}
-
 // The columns of the tile each consumer warpgroup computes (all 64 rows of a wgmma): BM = 128 gives each its own
 // 64 rows and all BN columns, BM = 64 (small batches: half the padding rows) the 64 rows and its half of the columns.
 template <int BM, int BN> __host__ __device__ constexpr int consumer_cols() { return BM == 128 ? BN : BN / 2; }

@@ -7,6 +7,12 @@
 
 namespace ptx {
 
+// A tensor map (CUtensorMap, encoded on the host by cuTensorMapEncodeTiled), passed by value as a __grid_constant__
+// kernel parameter: the TMA engine reads it from there.
+struct alignas(64) TensorMap {
+    unsigned long long words[16];
+};
+
 __device__ __forceinline__ unsigned smem_u32(const void* p) {
     return static_cast<unsigned>(__cvta_generic_to_shared(p));
 }
@@ -24,6 +30,18 @@ template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile(
 // FLT_MAX becomes inf, as with cvt.rna.
 __device__ __forceinline__ unsigned to_tf32(float v) {
     return (__float_as_uint(v) + 0x1000u) & 0xffffe000u;
+}
+
+// hi = TF32(v) (ties away); lo = TF32(v - hi), exact in fp32 before its rounding: the split of tf32x3.
+__device__ __forceinline__ uint4 hi_of(const uint4& v) {
+    return make_uint4(to_tf32(__uint_as_float(v.x)), to_tf32(__uint_as_float(v.y)), to_tf32(__uint_as_float(v.z)),
+                      to_tf32(__uint_as_float(v.w)));
+}
+__device__ __forceinline__ uint4 lo_of(const uint4& v, const uint4& h) {
+    return make_uint4(to_tf32(__uint_as_float(v.x) - __uint_as_float(h.x)),
+                      to_tf32(__uint_as_float(v.y) - __uint_as_float(h.y)),
+                      to_tf32(__uint_as_float(v.z) - __uint_as_float(h.z)),
+                      to_tf32(__uint_as_float(v.w) - __uint_as_float(h.w)));
 }
 
 __device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
@@ -151,6 +169,80 @@ template <> struct wgmma_tf32<64> {
     }
 };
 
+// wgmma with A (64 x 8, TF32 bit patterns) from registers, B (N x 8, K-major) from shared memory. A's fragment
+// per thread (warp w of the warpgroup, lane = 4g + t): a[0] = A[16w + g][t], a[1] = A[16w + g + 8][t],
+// a[2] = A[16w + g][t + 4], a[3] = A[16w + g + 8][t + 4]. N = 8, 16, 32, 64 (the batch of the small-batch kernel).
+template <int N> struct wgmma_tf32_rs;
+template <> struct wgmma_tf32_rs<8> {
+    static __device__ __forceinline__ void run(float (&d)[4], const unsigned (&a)[4], unsigned long long db,
+                                               int scale_d = 1) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %9, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n8k8.f32.tf32.tf32 "
+            "{%0,%1,%2,%3}, "
+            "{%4,%5,%6,%7}, %8, p, 1, 1;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
+#else
+        __trap();
+#endif
+    }
+};
+template <> struct wgmma_tf32_rs<16> {
+    static __device__ __forceinline__ void run(float (&d)[8], const unsigned (&a)[4], unsigned long long db,
+                                               int scale_d = 1) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %13, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n16k8.f32.tf32.tf32 "
+            "{%0,%1,%2,%3,%4,%5,%6,%7}, "
+            "{%8,%9,%10,%11}, %12, p, 1, 1;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
+#else
+        __trap();
+#endif
+    }
+};
+template <> struct wgmma_tf32_rs<32> {
+    static __device__ __forceinline__ void run(float (&d)[16], const unsigned (&a)[4], unsigned long long db,
+                                               int scale_d = 1) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %21, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n32k8.f32.tf32.tf32 "
+            "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, "
+            "{%16,%17,%18,%19}, %20, p, 1, 1;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+              "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
+#else
+        __trap();
+#endif
+    }
+};
+template <> struct wgmma_tf32_rs<64> {
+    static __device__ __forceinline__ void run(float (&d)[32], const unsigned (&a)[4], unsigned long long db,
+                                               int scale_d = 1) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n64k8.f32.tf32.tf32 "
+            "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"
+            "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, "
+            "{%32,%33,%34,%35}, %36, p, 1, 1;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+              "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+              "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+              "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
+#else
+        __trap();
+#endif
+    }
+};
+
 __device__ __forceinline__ unsigned long long gmma_desc_sw128(unsigned smem_addr) {
     // start address (>> 4) in bits 0-13, leading byte offset (unused for swizzled K-major, 1) in 16-29,
     // stride byte offset 1024 B (8 rows of 128 B, >> 4) in 32-45, layout 128B swizzle (1) in bits 62-63.
@@ -187,6 +279,30 @@ __device__ __forceinline__ void mbar_wait(unsigned addr, unsigned parity) {
         "mbarrier.try_wait.parity.acquire.cta.shared::cta.b64 p, [%0], %1;\n"
         "@p bra DONE;\nbra LAB_WAIT;\nDONE:\n}\n" ::"r"(addr), "r"(parity)
         : "memory");
+}
+// Four 8 x 8 b16 matrices from shared memory (lanes 8i..8i+7 give the row addresses of matrix i); r[i] is this
+// lane's 32-bit word of matrix i: row lane / 4, word lane % 4. With fp32 rows of 16 bytes that is a TF32 fragment.
+__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], unsigned addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+
+// One 2-D box of a tensor map (coordinates: inner = column, outer = row; out-of-bounds elements read as zeros) ->
+// shared memory, counted in bytes (the whole box) on the mbarrier, whose expected count the caller raised first.
+__device__ __forceinline__ void tma_load_2d(unsigned dst, const TensorMap& map, int col, int row, unsigned mbar) {
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], "
+        "[%4];\n" ::"r"(dst),
+        "l"(reinterpret_cast<unsigned long long>(&map)), "r"(col), "r"(row), "r"(mbar)
+        : "memory");
+}
+// An arrival on the mbarrier that first raises its expected byte count by `bytes`.
+__device__ __forceinline__ void mbar_arrive_expect_tx(unsigned addr, unsigned bytes) {
+    asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.expect_tx.release.cta.shared::cta.b64 st, [%0], %1;\n}\n" ::"r"(
+                     addr),
+                 "r"(bytes)
+                 : "memory");
 }
 template <int N> __device__ __forceinline__ void wgmma_wait() {
     asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");

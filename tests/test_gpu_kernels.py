@@ -81,6 +81,14 @@ def unaligned(t, offset=1):
     return torch.cat([t[:, :offset], t], 1)[:, offset:]
 
 
+def nan_padded(t):
+    """The same values in rows padded to 16-byte multiples with NaN (a view): a kernel that reads past K fails."""
+    k = t.shape[1]
+    wide = torch.full((t.shape[0], -(-k // 4) * 4 + 4), float("nan"), device=t.device, dtype=t.dtype)
+    wide[:, :k] = t
+    return wide[:, :k]
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("batch", [1, 3, 31, 33])
 def test_small_batch_kernel_at_odd_shapes(rng, dtype, batch):
@@ -101,16 +109,19 @@ def test_small_batch_kernel_at_odd_shapes(rng, dtype, batch):
     # only over many rows.
     [(p, b) for p in ("ieee", "tf32x3") for b in (1, 33, 129)]
     + [(p, b) for p in ("tf32", "bf16") for b in (33, 129)]
-    + [("tf32x3", 64), ("tf32", 64)],  # a full 64-row tile
+    + [("tf32x3", 64), ("tf32", 64)]  # a full 64-row tile
+    + [("tf32x3", b) for b in (3, 16, 31)]
+    + [("tf32", b) for b in (3, 31)],  # the small-batch wgmma kernel's batch widths 8, 16, 32, 64
 )
 def test_tile_kernels_with_split_k(rng, precision, batch):
     x, w, b = cuda_inputs(rng, (batch,), 1001, 300, torch.float32)
     info = loader.device_info(0)
-    for xs, ws_ in ((x, w), (unaligned(x), unaligned(w, 2))):
+    # odd K in contiguous rows, unaligned views, and 16-byte aligned rows (the wgmma kernels) with NaN past K
+    for xs, ws_ in ((x, w), (unaligned(x), unaligned(w, 2)), (nan_padded(x), nan_padded(w))):
         p = problem_of(xs, ws_, b)
         for cfg in fused.tile_configs("float32", precision, batch, info.tensor_cores, info.arch == "sm_90a", p.aligned):
             for splits in (1, 3, 7):
-                check(lambda p: fused.TileKernel(p, cfg, splits), p, xs, ws_, b, precision)
+                check(lambda p: fused.tile_kernel(p, cfg, splits), p, xs, ws_, b, precision)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
@@ -120,7 +131,7 @@ def test_tile_kernels_other_dtypes_with_split_k(rng, dtype):
     info = loader.device_info(0)
     for cfg in fused.tile_configs(p.dtype, "ieee", 70, info.tensor_cores, info.arch == "sm_90a", p.aligned):
         for splits in (1, 2, 5):
-            check(lambda p: fused.TileKernel(p, cfg, splits), p, x, w, b, None)
+            check(lambda p: fused.tile_kernel(p, cfg, splits), p, x, w, b, None)
 
 
 def test_split_k_graph_replays_reset_the_flags(rng):
@@ -129,18 +140,24 @@ def test_split_k_graph_replays_reset_the_flags(rng):
     cfg = fused.tile_configs("float32", "tf32x3", 130, True, loader.arch_of(0) == "sm_90a", True)[0]
     exe = fused.TileKernel(p, cfg, 4)
     sb = small_batch.SmallBatch(problem_of(x[:5], w, b), 8, 4)
+    # the small-batch wgmma kernel where it runs (its tensor maps are kernel parameters: captured by value)
+    sbw_cfg = fused.tile_configs("float32", "tf32x3", 20, True, loader.arch_of(0) == "sm_90a", True)[0]
+    sbw = fused.tile_kernel(problem_of(x[:20], w, b), sbw_cfg, 4)
     run(exe, x, w, b)
     run(sb, x[:5], w, b)
+    run(sbw, x[:20], w, b)
     torch.cuda.synchronize()
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         out = run(exe, x, w, b)
         out_small = run(sb, x[:5], w, b)
+        out_sbw = run(sbw, x[:20], w, b)
     for _ in range(3):
         x.copy_(torch.randn_like(x))
         graph.replay()
         torch.cuda.synchronize()
         assert torch.equal(out, run(exe, x, w, b)) and torch.equal(out_small, run(sb, x[:5], w, b))
+        assert torch.equal(out_sbw, run(sbw, x[:20], w, b))
         ref = exact_reference(x, w, b)
         assert rel_err(out.double().cpu().numpy(), ref) <= budget(x, w, b, "tf32x3", ref)
 

@@ -104,7 +104,7 @@ def test_host_bound_candidates_are_told_apart_by_gpu_time(cache):
     assert chosen.kernel == "b"
 
 
-def test_nothing_is_timed_during_capture_and_broken_candidates_are_skipped(cache):
+def test_nothing_is_timed_during_capture_and_failed_candidates_are_skipped_unstored(cache):
     chosen, exe, how = tune.select("key", _candidates("a", "b"), None, "G", True)
     assert chosen.kernel == "a" and exe is None and "captured" in how
 
@@ -112,8 +112,20 @@ def test_nothing_is_timed_during_capture_and_broken_candidates_are_skipped(cache
         raise RuntimeError("no such kernel here")
 
     cands = [Candidate("fused", "ieee", "x", broken)] + _candidates("y")
-    chosen, _, _ = tune.select("key2", cands, lambda e: (1.0, 1.0), "G", False)
-    assert chosen.kernel == "y"
+    chosen, _, how = tune.select("key2", cands, lambda e: (1.0, 1.0), "G", False)
+    assert chosen.kernel == "y" and "not stored" in how and "no such kernel here" in how
+    tune.forget()
+    assert "key2" not in tune.load("G")  # the failure may pass: the next process times again
+
+    def timer(exe):
+        if exe.name == "a":
+            raise RuntimeError("out of memory")
+        return 1.0, 1.0
+
+    chosen, _, how = tune.select("key4", _candidates("a", "b"), timer, "G", False)
+    assert chosen.kernel == "b" and "out of memory" in how
+    tune.forget()
+    assert "key4" not in tune.load("G")
 
 
 def first(p, precision=None, method="auto", info=H100):
@@ -123,15 +135,21 @@ def first(p, precision=None, method="auto", info=H100):
 
 def test_the_static_heuristic():
     assert first(problem(1, 4096, 4096)) == ("fused", "ieee", "small_batch")
-    assert first(problem(16, 4096, 4096), "tf32") == ("fused", "ieee", "small_batch")
+    assert first(problem(4, 4096, 4096), "tf32") == ("fused", "ieee", "small_batch")
+    assert first(problem(5, 4096, 4096)) == ("fused", "tf32x3", "sbw::wgmma_small_batch")
+    assert first(problem(16, 4096, 4096), "tf32") == ("fused", "tf32", "sbw::wgmma_small_batch")
+    assert first(problem(64, 4096, 11008), "tf32") == ("fused", "tf32", "sbw::wgmma_small_batch")
+    assert first(problem(16, 4096, 4096, aligned=False)) == ("fused", "ieee", "small_batch")
+    assert first(problem(16, 4096, 4096), info=OLD_GPU) == ("fused", "ieee", "small_batch")
+    assert first(problem(16, 64, 64)) == ("fused", "ieee", "small_batch")  # tiny: launch-bound
     assert first(problem(128, 4096, 4096)) == ("fused", "tf32x3", "fused::wgmma_tile")
     assert first(problem(128, 4096, 4096, aligned=False)) == ("fused", "tf32x3", "fused::mma_tile")
     assert first(problem(128, 4096, 4096), "ieee") == ("cublas", "ieee", "cublaslt")
     assert first(problem(128, 4096, 4096), "tf32") == ("cublas", "tf32", "cublaslt")
     assert first(problem(128, 32768, 32768), "tf32") == ("fused", "tf32", "fused::wgmma_tile")
     assert planner.candidates(problem(32, 4096, 4096), None, "auto", H100, False)[0].kernel.startswith(
-        "fused::wgmma_tile<true, 128, 4, 64>"
-    )  # 64-row tiles up to B = 64
+        "sbw::wgmma_small_batch<true, 32, 4>"
+    )  # the small-batch wgmma kernel up to B = 64
     assert planner.candidates(problem(65, 4096, 4096), None, "auto", H100, False)[0].kernel.startswith(
         "fused::wgmma_tile<true, 128, 3, 128>"
     )

@@ -40,7 +40,7 @@ def main():
         info = loader.device_info(0)
         for cfg in fused.tile_configs("float32", "tf32x3", B, True, info.arch == "sm_90a", True):
             for splits in (1, 2, 4):
-                exe = fused.TileKernel(prob, cfg, splits)
+                exe = fused.tile_kernel(prob, cfg, splits)
                 out = torch.empty(B, device="cuda")
                 ws = torch.empty(max(exe.workspace_bytes, 1), dtype=torch.uint8, device="cuda")
 

@@ -18,11 +18,12 @@ split do. Results are bit-identical from run to run. Offsets are 64-bit; B, N an
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from .. import loader
 from . import CTYPE, Candidate, Problem, cpp_bool, round_up
-from .launch import I32, I64, U64, Launch, LinearKernel, next_epoch
+from .launch import I32, I64, U64, Launch, LinearKernel, TensorMap, TiledMap, next_epoch
 
 GROUP_M = 8  # M tiles per raster group (L2 reuse of x and W rows among resident blocks)
 K_GRANULE = 64  # k_split is a multiple of every kernel's k tile (32 fp32 values, 64 16-bit values)
@@ -90,6 +91,24 @@ def _wgmma(x3: bool, bn: int, stages: int, bm: int = 128) -> TileConfig:
     )
 
 
+def _wgmma_small_batch(x3: bool, bp: int) -> TileConfig:
+    """The small-batch wgmma kernel (wgmma_small_batch_sm90.cu): 128 rows of W by a batch of up to bp, as many
+    64-wide k stages as fit (its stage_bytes<X3, BP>())."""
+    stage = (2 if x3 else 1) * bp * 256 + 128 * 256
+    stages = min(6, 220 * 1024 // stage)
+    return TileConfig(
+        "wgmma_small_batch_sm90.cu",
+        SmallBatchWgmma.TEMPLATE,
+        (cpp_bool(x3), str(bp), str(stages)),
+        bp,
+        128,
+        384,
+        stages * stage + 1024 + 256,
+        1,
+        f"wgmma small-batch {'TF32X3' if x3 else 'TF32'} W 128 rows x batch {bp} ({stages} stages)",
+    )
+
+
 def _fma(dtype: str) -> TileConfig:
     return TileConfig(
         "fused_fma.cu",
@@ -106,6 +125,7 @@ def _fma(dtype: str) -> TileConfig:
 
 _SMALL_B = 256  # batches up to this use the wide N tile where there is one (W is streamed once; x re-read from L2)
 _HALF_TILE_ROWS = 64  # batches up to this try the 64-row wgmma tiles first
+_SWAPPED_BATCHES = (8, 16, 32, 64)  # the small-batch wgmma kernel's batch widths (x as wgmma's N)
 
 
 def tile_configs(dtype: str, precision: str, rows: int, tensor_cores: bool, sm90a: bool, aligned: bool):
@@ -119,6 +139,8 @@ def tile_configs(dtype: str, precision: str, rows: int, tensor_cores: bool, sm90
     if sm90a and aligned and precision in ("tf32", "tf32x3"):
         x3 = precision == "tf32x3"
         bn, stages = (128, 3) if x3 else (256, 4)
+        if rows <= _SWAPPED_BATCHES[-1]:
+            configs.append(_wgmma_small_batch(x3, next(bp for bp in _SWAPPED_BATCHES if bp >= rows)))
         if rows <= _HALF_TILE_ROWS:  # the shared memory of 128 + BN rows per stage holds one more stage
             configs.append(_wgmma(x3, bn, stages + 1, bm=64))
         configs.append(_wgmma(x3, bn, stages))
@@ -140,7 +162,7 @@ def instances() -> dict[str, list[str]]:
     names: dict[str, list[str]] = {}
     for dtype in CTYPE:
         for precision in ("ieee", "tf32", "tf32x3", "bf16"):
-            for rows in (1, _SMALL_B + 1):
+            for rows in (*_SWAPPED_BATCHES, _SMALL_B + 1):
                 for aligned in (True, False):
                     for tc in (True, False):
                         for cfg in tile_configs(dtype, precision, rows, tc, True, aligned):
@@ -208,6 +230,48 @@ class TileKernel(LinearKernel):
         return f"{self._launch!r} {self._cfg.label}, split-K S={self.splits}"
 
 
+class SmallBatchWgmma:
+    """The small-batch wgmma kernel (wgmma_small_batch_sm90.cu, sm_90a): x and W reach it through TMA tensor maps,
+    each re-encoded when its array's address changes (a layer's weight: once), so it takes 16-byte aligned rows. Same
+    workspace and split-K as the tile kernels (one tile of rows: the batch)."""
+
+    TEMPLATE = "sbw::wgmma_small_batch"
+
+    def __init__(self, p: Problem, cfg: TileConfig, splits: int):
+        k_split, splits = _k_split(p.k, splits)
+        self.splits = splits
+        num_n = -(-p.n // cfg.bn)
+        self.workspace_bytes = (
+            0
+            if (num_n == 1 and splits == 1)
+            else _split_workspace_bytes(num_n, splits, p.rows, num_n, cfg.bm, cfg.bn, p.acc_itemsize)
+        )
+        self._x_map = TiledMap(p.rows, p.k, p.ldx, cfg.bm)
+        self._w_map = TiledMap(p.n, p.k, p.ldw, cfg.bn)
+        scalars = [(I32, p.rows), (I32, p.n), (I32, p.k), (I32, splits), (I64, k_split), (I32, GROUP_M)]
+        params = [(TensorMap, self._x_map.value), (TensorMap, self._w_map.value)]
+        params += [(U64, None)] * 4 + scalars + [(U64, None)]  # bias, workspace, out, saved; ...; epoch
+        name = cfg.instance(p.saves)
+        function = loader.function(cfg.filename, name, p.device_id)
+        self._launch = Launch(function, name, num_n * splits, cfg.threads, cfg.smem, params, p.device_id)
+        self._lock = threading.Lock()  # a call's maps and the launch that reads them
+        self._cfg = cfg
+
+    def run(self, x, w, b, out, workspace, stream, saved=0):
+        with self._lock:
+            self._x_map.point_at(x)
+            self._w_map.point_at(w)
+            self._launch(stream, b, workspace, out, saved, next_epoch())
+
+    def describe(self) -> str:
+        return f"{self._launch!r} {self._cfg.label}, split-K S={self.splits}"
+
+
+def tile_kernel(p: Problem, cfg: TileConfig, splits: int):
+    """The executable of a tile configuration at a split count."""
+    return (SmallBatchWgmma if cfg.template == SmallBatchWgmma.TEMPLATE else TileKernel)(p, cfg, splits)
+
+
 class X3Gemm:
     """c (m x n, row stride ldc) = a (m x k) . b.T, or c += it, in tf32x3 (fp32-accurate) on the wgmma main loop of
     the forward (fused_wgmma_sm90.cu: wgmma_gemm), K split when the tiles cannot fill the GPU. a row-major (m x k);
@@ -267,7 +331,7 @@ def candidates(p: Problem, precision: str, info, tuning: bool) -> list[Candidate
             "fused",
             "ieee" if cfg.filename == "fused_fma.cu" else precision,
             f"{cfg.name}:s{splits}",
-            lambda cfg=cfg, s=splits: TileKernel(p, cfg, s),
+            lambda cfg=cfg, s=splits: tile_kernel(p, cfg, s),
         )
         for cfg, splits in choices
     ]

@@ -36,6 +36,9 @@ def _cuda():
         lib.cuLaunchKernel.argtypes = [ctypes.c_void_p] + [ctypes.c_uint] * 7 + [ctypes.c_void_p] * 3
         lib.cuLaunchKernel.restype = ctypes.c_int
         lib.cuGetErrorName.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]
+        lib.cuTensorMapEncodeTiled.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p]
+        lib.cuTensorMapEncodeTiled.argtypes += [ctypes.c_void_p] * 4 + [ctypes.c_int] * 4
+        lib.cuTensorMapEncodeTiled.restype = ctypes.c_int
         _driver = lib
     return _driver
 
@@ -49,9 +52,49 @@ def error_name(status: int) -> str:
 U64, I64, I32 = ctypes.c_uint64, ctypes.c_int64, ctypes.c_int32
 
 
+class TensorMap(ctypes.Structure):
+    """A CUtensorMap (128 opaque bytes; kernels/ptx.cuh: ptx::TensorMap), a kernel parameter passed by value."""
+
+    _fields_ = [("words", ctypes.c_uint64 * 16)]
+
+
+# cuda.h: CU_TENSOR_MAP_DATA_TYPE_FLOAT32, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B
+_FLOAT32, _SWIZZLE_128B, _L2_256B = 7, 3, 3
+
+
+class TiledMap:
+    """The tensor map of a row-major float32 matrix (rows x cols, row stride in elements: 16-byte aligned rows) read
+    in boxes of 32 columns x ``box_rows`` rows, 128-byte swizzled, zeros outside the matrix. ``value`` is the kernel
+    parameter; ``point_at(address)`` re-encodes it only when the matrix's address changes (a layer's weight: once)."""
+
+    __slots__ = ("value", "_address", "_arrays")
+
+    def __init__(self, rows: int, cols: int, stride: int, box_rows: int):
+        self.value = TensorMap()
+        self._address = None
+        self._arrays = (
+            (ctypes.c_uint64 * 2)(cols, rows),
+            (ctypes.c_uint64 * 1)(stride * 4),
+            (ctypes.c_uint32 * 2)(32, box_rows),
+            (ctypes.c_uint32 * 2)(1, 1),
+        )
+
+    def point_at(self, address: int) -> None:
+        if address == self._address:
+            return
+        dims, strides, box, steps = self._arrays
+        status = _cuda().cuTensorMapEncodeTiled(
+            ctypes.byref(self.value), _FLOAT32, 2, address, dims, strides, box, steps, 0, _SWIZZLE_128B, _L2_256B, 0
+        )
+        if status != 0:
+            raise RuntimeError(f"encoding a tensor map failed: {error_name(status)}")
+        self._address = address
+
+
 class Launch:
     """One kernel with a fixed grid (1-D), block and dynamic shared memory. ``params`` lists the kernel's parameters
-    in order as (ctypes type, value); a value of None marks a parameter given per call, in order, to ``__call__``."""
+    in order as (ctypes type, value); a value of None marks a parameter given per call, in order, to ``__call__``;
+    a ctypes structure (a TensorMap) is passed as it is at each launch: its owner updates it in place."""
 
     __slots__ = (
         "name",
@@ -73,7 +116,10 @@ class Launch:
         self.name = name
         self._function = function.ptr
         self._grid, self._block, self._smem = grid, block, smem
-        self._values = [ctype(0 if value is None else value) for ctype, value in params]
+        self._values = [
+            value if isinstance(value, ctypes.Structure) else ctype(0 if value is None else value)
+            for ctype, value in params
+        ]
         self._slots = tuple(v for v, (_, value) in zip(self._values, params) if value is None)
         self._array = (ctypes.c_void_p * len(self._values))(*[ctypes.addressof(v) for v in self._values])
         self._lock = threading.Lock()

@@ -1,14 +1,16 @@
-"""64-row wgmma tiles for small batches (issue 8): GPU time per call of every candidate at B = 8-128, against the HBM
-floor (W's bytes over the read bandwidth measured here) and torch's GEMM-based expression, each checked against
-float64.
+"""Small-batch kernels (issue 8): GPU time per call of every candidate at B = 1-128, against the HBM floor (W's bytes
+over the read bandwidth measured here), each checked against float64 and for bit-identical repeats.
 
 Candidates per shape and precision (tf32x3 = the default, tf32): the small-batch CUDA-core kernel (its tuner
-candidates), the wgmma tile kernels with BM = 128 and BM = 64 at split counts 1-8 and the static one, and cuBLASLt +
-our reduction. Prediction (written before the run): at B = 32 the 128-row tf32x3 tile is compute-bound (3 TF32
-products over 4x padded rows: ~140 us at 32 x 4096 x 11008) and the 64-row tile memory-bound (~1.2x the 58 us
-floor); at B = 8 the CUDA-core kernel stays best or ties.
+candidates), the wgmma tile kernels (BM = 128, BM = 64) and the small-batch wgmma kernel (sbw: W as wgmma's M, the
+batch as its N) at split counts 1-8 and the static one, and cuBLASLt + our reduction.
 
-    PYTHONPATH=$PWD python3 benchmarks/lab/probe_half_tiles.py
+Session 7 prediction: at B = 32 the 128-row tf32x3 tile is compute-bound and the 64-row one memory-bound at ~1.2x
+the floor (measured 2.0-2.8x). Session 8 prediction for sbw: W's rows through bulk copies (up to 3-5 k tiles of
+32 KB in flight per SM) reach 1.2-1.3x the floor at B = 8-32 (32 x 4096^2: ~28 us against 61.8 for BM = 64), and the
+CUDA-core kernel loses to it from B = 8 up.
+
+    PYTHONPATH=$PWD python3 benchmarks/lab/probe_small_batches.py
 """
 
 import math
@@ -22,6 +24,8 @@ from cupy_fused.bench.timing import GpuTimer, measure_hbm_read
 
 DEV = 0
 SHAPES = [
+    (1, 4096, 4096),
+    (4, 4096, 4096),
     (8, 4096, 4096),
     (16, 4096, 4096),
     (32, 4096, 4096),
@@ -33,27 +37,26 @@ SHAPES = [
     (96, 4096, 4096),
     (128, 4096, 4096),
 ]
-LARGE = [(1024, 4096, 4096), (4096, 4096, 4096), (128, 32768, 32768)]  # the static wgmma choice only
 SPLITS = (1, 2, 3, 4, 6, 8)
 
 
-def candidates(p: Problem, precision: str, info, static_only: bool):
+def candidates(p: Problem, precision: str, info):
     out = []
-    if p.rows <= small_batch.MAX_ROWS and not static_only:
+    if p.rows <= small_batch.MAX_ROWS:
         out += [("small_batch " + c.kernel, c.build) for c in small_batch.candidates(p, info, True)]
     for cfg in fused.tile_configs("float32", precision, p.rows, True, True, True):
-        if static_only and "wgmma" not in cfg.name:
+        if cfg.template == "fused::mma_tile":
             continue
         static = fused.split_count(p, cfg, info.sms)
-        for s in [static] if static_only else sorted(set(SPLITS) | {static}):
-            label = f"BM={cfg.bm} {cfg.name} s{s}" + (" (static)" if s == static else "")
-            out.append((label, lambda cfg=cfg, s=s: fused.TileKernel(p, cfg, s)))
-    if not static_only or precision == "tf32":
-        out += [("cublas " + c.kernel, c.build) for c in cublas.candidates(p, precision)]
+        family = "sbw" if cfg.template.startswith("sbw::") else f"BM={cfg.bm}"
+        for s in sorted(set(SPLITS) | {static}):
+            label = f"{family} {cfg.name} s{s}" + (" (static)" if s == static else "")
+            out.append((label, lambda cfg=cfg, s=s: fused.tile_kernel(p, cfg, s)))
+    out += [("cublas " + c.kernel, c.build) for c in cublas.candidates(p, precision)]
     return out
 
 
-FAMILIES = ("BM=128", "BM=64", "small_batch", "cublas")
+FAMILIES = ("BM=128", "BM=64", "sbw", "small_batch", "cublas")
 
 
 def main() -> int:
@@ -62,7 +65,7 @@ def main() -> int:
     print(f"{torch.cuda.get_device_name()}; HBM read {gbps:.0f} GB/s", flush=True)
     stream = torch.cuda.current_stream().cuda_stream
     summary = []
-    for i, (B, K, N) in enumerate(SHAPES + LARGE):
+    for i, (B, K, N) in enumerate(SHAPES):
         torch.manual_seed(i)
         x = torch.randn(B, K, device="cuda")
         w = torch.empty(N, K, device="cuda").uniform_(-1 / math.sqrt(K), 1 / math.sqrt(K))
@@ -74,7 +77,7 @@ def main() -> int:
         ptrs = (x.data_ptr(), w.data_ptr(), b.data_ptr())
         for precision in ("tf32x3", "tf32"):
             best = {}
-            for label, build in candidates(p, precision, info, (B, K, N) in LARGE):
+            for label, build in candidates(p, precision, info):
                 try:
                     exe = build()
                 except Exception as exc:  # noqa: BLE001
