@@ -1,10 +1,11 @@
 """One-pass tile kernels: x @ W.T tile by tile in registers, bias + sigmoid + row sums in the epilogue, one launch.
 
-Kernels (kernels/fused_mma.cu, fused_wgmma_sm90.cu, fused_fma.cu) by dtype and precision:
+Kernels (kernels/fused_mma.cu, fused_wgmma_sm90.cu, wgmma_small_batch_sm90.cu, fused_fma.cu) by dtype and precision:
 
 * float32 "tf32" / "tf32x3": on sm_90a with 16-byte aligned operands the warp-specialised wgmma kernel (tf32: BN 256,
-  4 stages; tf32x3: hi / lo tiles, BN 128, 3 stages; up to 64 rows a 64-row tile first, which computes half the
-  padding rows of a 128-row one); elsewhere mma.sync (m16n8k8). "bf16": mma.sync m16n8k16 on
+  4 stages; tf32x3: hi / lo tiles, BN 128, 3 stages; up to 64 rows first the small-batch wgmma kernel, W as wgmma's
+  M and the batch as its N, then a 64-row tile, which computes half the padding rows of a 128-row one); elsewhere
+  mma.sync (m16n8k8). "bf16": mma.sync m16n8k16 on
   operands rounded to bf16. Without tensor cores (compute capability below 8.0) every float32 precision runs the
   CUDA-core kernel, which is exact.
 * float32 "ieee", float64: the CUDA-core kernel (fp32 / fp64 FMA).
@@ -224,47 +225,38 @@ class TileKernel(LinearKernel):
             k_split,
             splits,
             GROUP_M,
+            self._operands(),
         )
+
+    def _operands(self) -> list | None:
+        """The kernel's parameters before (bias, ...): None for (x, ldx, w, ldw), given per call."""
+        return None
 
     def describe(self) -> str:
         return f"{self._launch!r} {self._cfg.label}, split-K S={self.splits}"
 
 
-class SmallBatchWgmma:
-    """The small-batch wgmma kernel (wgmma_small_batch_sm90.cu, sm_90a): x and W reach it through TMA tensor maps,
-    each re-encoded when its array's address changes (a layer's weight: once), so it takes 16-byte aligned rows. Same
-    workspace and split-K as the tile kernels (one tile of rows: the batch)."""
+class SmallBatchWgmma(TileKernel):
+    """The small-batch wgmma kernel (wgmma_small_batch_sm90.cu, sm_90a): a tile kernel (one tile of rows: the batch)
+    whose x and W reach it through TMA tensor maps instead of (x, ldx, w, ldw), each re-encoded when its array's
+    address changes (a layer's weight: once), so it takes 16-byte aligned rows."""
 
     TEMPLATE = "sbw::wgmma_small_batch"
 
     def __init__(self, p: Problem, cfg: TileConfig, splits: int):
-        k_split, splits = _k_split(p.k, splits)
-        self.splits = splits
-        num_n = -(-p.n // cfg.bn)
-        self.workspace_bytes = (
-            0
-            if (num_n == 1 and splits == 1)
-            else _split_workspace_bytes(num_n, splits, p.rows, num_n, cfg.bm, cfg.bn, p.acc_itemsize)
-        )
         self._x_map = TiledMap(p.rows, p.k, p.ldx, cfg.bm)
         self._w_map = TiledMap(p.n, p.k, p.ldw, cfg.bn)
-        scalars = [(I32, p.rows), (I32, p.n), (I32, p.k), (I32, splits), (I64, k_split), (I32, GROUP_M)]
-        params = [(TensorMap, self._x_map.value), (TensorMap, self._w_map.value)]
-        params += [(U64, None)] * 4 + scalars + [(U64, None)]  # bias, workspace, out, saved; ...; epoch
-        name = cfg.instance(p.saves)
-        function = loader.function(cfg.filename, name, p.device_id)
-        self._launch = Launch(function, name, num_n * splits, cfg.threads, cfg.smem, params, p.device_id)
         self._lock = threading.Lock()  # a call's maps and the launch that reads them
-        self._cfg = cfg
+        super().__init__(p, cfg, splits)
+
+    def _operands(self) -> list:
+        return [(TensorMap, self._x_map.value), (TensorMap, self._w_map.value)]
 
     def run(self, x, w, b, out, workspace, stream, saved=0):
         with self._lock:
             self._x_map.point_at(x)
             self._w_map.point_at(w)
             self._launch(stream, b, workspace, out, saved, next_epoch())
-
-    def describe(self) -> str:
-        return f"{self._launch!r} {self._cfg.label}, split-K S={self.splits}"
 
 
 def tile_kernel(p: Problem, cfg: TileConfig, splits: int):

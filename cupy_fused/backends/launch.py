@@ -153,7 +153,8 @@ class Launch:
 
 class LinearKernel:
     """An executable that is one launch of a kernel with the signature all our linear kernels share:
-    (x, ldx, w, ldw, bias, workspace, out, saved, B, N, K, splits, k_split, [group_m,] epoch)."""
+    (x, ldx, w, ldw, bias, workspace, out, saved, B, N, K, splits, k_split, [group_m,] epoch), or with other
+    ``operands`` in place of (x, ldx, w, ldw) (the small-batch wgmma kernel's tensor maps: its own ``run``)."""
 
     _launch: Launch
 
@@ -168,12 +169,15 @@ class LinearKernel:
         k_split: int,
         splits: int,
         group_m: int | None = None,
+        operands: list | None = None,
     ) -> None:
         scalars = [(I32, p.rows), (I32, p.n), (I32, p.k), (I32, splits), (I64, k_split)]
         if group_m is not None:
             scalars.append((I32, group_m))
         addresses = [(U64, None)] * 4  # bias, workspace, out, saved: given per call
-        params = [(U64, None), (I64, p.ldx), (U64, None), (I64, p.ldw)] + addresses + scalars + [(U64, None)]
+        if operands is None:
+            operands = [(U64, None), (I64, p.ldx), (U64, None), (I64, p.ldw)]
+        params = operands + addresses + scalars + [(U64, None)]
         self._launch = Launch(function, name, grid, block, smem, params, p.device_id)
 
     def run(self, x, w, b, out, workspace, stream, saved=0):
