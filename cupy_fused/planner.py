@@ -105,7 +105,8 @@ def candidates(p: Problem, precision: str | None, method: str, info, tuning: boo
     theirs = [c for prec in precisions for c in cublas.candidates(p, prec)] if cublas_ok else []
     if p.dtype == "float32" and precision is None:  # fp32-accurate: tf32x3 on tensor cores, ieee otherwise
         ours.sort(key=lambda c: c.precision != ("tf32x3" if info.tensor_cores else "ieee"))
-    if ours and ours[0].kernel.startswith(fused.SmallBatchWgmma.TEMPLATE) and p.rows > CUDA_CORE_BATCH and not tiny:
+    sbw_first = ours and ours[0].kernel.startswith(fused.SmallBatchWgmma.TEMPLATE)
+    if sbw_first and CUDA_CORE_BATCH < p.rows <= small_batch.MAX_ROWS and not tiny:
         return ours + out + theirs
     out += ours + theirs if ours_first or not theirs else theirs + ours
     return out

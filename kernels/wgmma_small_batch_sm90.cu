@@ -1,7 +1,7 @@
-// Hopper tensor cores for small batches (sm_90a): out[b] = sum_n sigmoid(x[b] . W[n] + bias[n]) for B <= 64.
+// Hopper tensor cores for small batches (sm_90a): out[b] = sum_n sigmoid(x[b] . W[n] + bias[n]) for B <= 128.
 //
 // sbw::wgmma_small_batch<X3, BP, STAGES, SAVE>: the operands swap roles. W's rows are wgmma's M (A, from registers)
-// and the batch is its N (x, BP = 8, 16, 32 or 64 columns, from shared memory), so the tensor cores do no work on
+// and the batch is its N (x, BP = 8, 16, 32, 64 or 128 columns, from shared memory), so the tensor cores do no work on
 // padding rows of a 64- or 128-row x tile, and W goes through shared memory as it is, never rewritten there. A
 // block owns 128 rows of W and all of the batch, over one split of K (split-K and the hand-over of row sums as in
 // every tile kernel: epilogue.cuh).
@@ -17,9 +17,11 @@
 //   producer warps 1-3: per k tile wait xfull, then round x in place (TF32) or split it into hi / lo (X3: hi into
 //             the hi tiles, lo over the raw values it read), fence for the async proxy, arrive on full.
 //   consumers: wait full; per half tile (32 values of k) ldmatrix the warp's 16 rows of W into wgmma's A fragment,
-//             round or split it in registers, issue the wgmmas (X3: lo*hi, hi*lo, hi*hi into a per-half accumulator
-//             that starts from zero and is added to the running sums in fp32, as in fused_wgmma_sm90.cu), wait,
-//             and release the stage after both halves.
+//             round or split it in registers and issue the half's wgmmas (the second half's fragments are made
+//             while the first half's wgmmas run); then one wait per stage (X3: lo*hi, hi*lo, hi*hi into a per-k-tile
+//             accumulator that starts from zero and is added to the running sums in fp32, as in
+//             fused_wgmma_sm90.cu) and release the stage. X3 at BP = 128 moves registers from the producer warpgroup
+//             to the consumers (setmaxnreg: 2 x 64 accumulators per thread).
 // Shared memory per stage (1 KiB aligned): x hi [2 boxes of BP rows x 128 B], x lo (X3), W [2 boxes of 128 rows x
 // 128 B]; every box in the 128-byte swizzled layout, which is wgmma's for x and conflict-free for ldmatrix on W.
 // Compiled to a trap on targets without wgmma.
@@ -41,7 +43,9 @@ wgmma_small_batch(const __grid_constant__ ptx::TensorMap x_map, const __grid_con
                   unsigned long long epoch) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     using namespace ptx;
-    static_assert(BP == 8 || BP == 16 || BP == 32 || BP == 64, "BP");
+    static_assert(BP == 8 || BP == 16 || BP == 32 || BP == 64 || BP == 128, "BP");
+    // X3 at BP = 128 holds 2 x 64 accumulators per consumer thread: the producers give registers to the consumers
+    constexpr bool MOVE_REGS = X3 && BP == 128;
     constexpr int XSUB = BP * 128, XBYTES = 2 * XSUB;  // one 32-wide k box of x; both
     constexpr int W_OFF = (X3 ? 2 : 1) * XBYTES, WSUB = BW * 128, STAGE_BYTES = stage_bytes<X3, BP>();
     static_assert(STAGE_BYTES % 1024 == 0, "1 KiB aligned stages (the 128-byte swizzle)");
@@ -76,6 +80,7 @@ wgmma_small_batch(const __grid_constant__ ptx::TensorMap x_map, const __grid_con
 
     if (wg == 0) {
         // ---------------- producer warpgroup ----------------
+        if constexpr (MOVE_REGS) setmaxnreg_dec<40>();
         if (warp == 0) {
             if (lane == 0) {
                 for (int it = 0; it < KT; ++it) {
@@ -115,6 +120,7 @@ wgmma_small_batch(const __grid_constant__ ptx::TensorMap x_map, const __grid_con
     }
 
     // ---------------- consumer warpgroups ----------------
+    if constexpr (MOVE_REGS) setmaxnreg_inc<232>();  // 384 x 168 = 128 x 40 + 256 x 232
     const int cwg = wg - 1, wq = warp & 3, g = lane >> 2, t = lane & 3, ct = tid - 128;
     // ldmatrix rows: lanes 0-15 rows 0-15 of the warp's 16 (k 0-3 of each k8 step), lanes 16-31 the same rows, k 4-7;
     // 16-byte chunk c of row r of a box sits at r * 128 + (c ^ (r & 7)) * 16.
@@ -127,41 +133,43 @@ wgmma_small_batch(const __grid_constant__ ptx::TensorMap x_map, const __grid_con
         const int s = kt % STAGES;
         mbar_wait(bar_addr + 8 * s, (kt / STAGES) & 1);
         const unsigned stage = base_addr + s * STAGE_BYTES;
+        // Both halves' fragments live in their own registers: the second half is read and split while the first
+        // half's wgmmas run, and the stage costs one wait (X3: one per-k-tile accumulator, as fused_wgmma_sm90.cu).
+        unsigned hi[2][4][4], lo[2][4][4];
+        float tmp[X3 ? NACC : 1];
 #pragma unroll
         for (int half = 0; half < 2; ++half) {
-            unsigned hi[4][4], lo[4][4];
 #pragma unroll
             for (int k8 = 0; k8 < 4; ++k8) {
                 unsigned r[4];
                 ldmatrix_x4(r, stage + lm_off + half * WSUB + (((2 * k8 + (lane >> 4)) ^ (lm_row & 7)) * 16));
 #pragma unroll
                 for (int j = 0; j < 4; ++j) {
-                    hi[k8][j] = to_tf32(__uint_as_float(r[j]));
-                    if constexpr (X3) lo[k8][j] = to_tf32(__uint_as_float(r[j]) - __uint_as_float(hi[k8][j]));
+                    hi[half][k8][j] = to_tf32(__uint_as_float(r[j]));
+                    if constexpr (X3)
+                        lo[half][k8][j] = to_tf32(__uint_as_float(r[j]) - __uint_as_float(hi[half][k8][j]));
                 }
             }
             const unsigned xh = stage + half * XSUB, xl = xh + XBYTES;
             wgmma_fence();
-            if constexpr (X3) {
-                float tmp[NACC];
 #pragma unroll
-                for (int k8 = 0; k8 < 4; ++k8) {
-                    wgmma_tf32_rs<BP>::run(tmp, lo[k8], gmma_desc_sw128(xh + k8 * 32), k8 == 0 ? 0 : 1);
-                    wgmma_tf32_rs<BP>::run(tmp, hi[k8], gmma_desc_sw128(xl + k8 * 32));
-                    wgmma_tf32_rs<BP>::run(tmp, hi[k8], gmma_desc_sw128(xh + k8 * 32));
+            for (int k8 = 0; k8 < 4; ++k8) {
+                if constexpr (X3) {
+                    wgmma_tf32_rs<BP>::run(tmp, lo[half][k8], gmma_desc_sw128(xh + k8 * 32), half + k8 == 0 ? 0 : 1);
+                    wgmma_tf32_rs<BP>::run(tmp, hi[half][k8], gmma_desc_sw128(xl + k8 * 32));
+                    wgmma_tf32_rs<BP>::run(tmp, hi[half][k8], gmma_desc_sw128(xh + k8 * 32));
+                } else {
+                    wgmma_tf32_rs<BP>::run(acc, hi[half][k8], gmma_desc_sw128(xh + k8 * 32));
                 }
-                wgmma_commit();
-                wgmma_wait<0>();
+            }
+        }
+        wgmma_commit();
+        wgmma_wait<0>();
+        if constexpr (X3) {
 #pragma unroll
-                for (int i = 0; i < NACC; ++i) {
-                    asm volatile("" : "+f"(tmp[i])::"memory");
-                    acc[i] += tmp[i];
-                }
-            } else {
-#pragma unroll
-                for (int k8 = 0; k8 < 4; ++k8) wgmma_tf32_rs<BP>::run(acc, hi[k8], gmma_desc_sw128(xh + k8 * 32));
-                wgmma_commit();
-                wgmma_wait<0>();
+            for (int i = 0; i < NACC; ++i) {
+                asm volatile("" : "+f"(tmp[i])::"memory");
+                acc[i] += tmp[i];
             }
         }
         mbar_arrive(bar_addr + 8 * (STAGES + s));

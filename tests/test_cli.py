@@ -41,7 +41,7 @@ def table_header(out: str) -> list[str]:
 def test_info_shows_versions_and_the_static_choice_for_a_shape():
     out = run_cli("info", "--shape", "128", "32768", "32768")
     assert f"cupy_fused {cupy_fused.__version__}" in out and "kernels:" in out and "tuning:" in out
-    assert "float32 precision=None" in out and "fused  tf32x3 fused::wgmma_tile<true" in out
+    assert "float32 precision=None" in out and "fused  tf32x3 sbw::wgmma_small_batch<true, 128" in out
     assert "float32 precision='ieee'" in out and "cublas ieee   cublaslt:68" in out
     small = run_cli("info", "--shape", "8", "4096", "4096")
     assert "fused  ieee   small_batch:bt8" in small  # exact fp32 on CUDA cores at small batches

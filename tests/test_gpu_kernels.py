@@ -111,7 +111,8 @@ def test_small_batch_kernel_at_odd_shapes(rng, dtype, batch):
     + [(p, b) for p in ("tf32", "bf16") for b in (33, 129)]
     + [("tf32x3", 64), ("tf32", 64)]  # a full 64-row tile
     + [("tf32x3", b) for b in (3, 16, 31)]
-    + [("tf32", b) for b in (3, 31)],  # the small-batch wgmma kernel's batch widths 8, 16, 32, 64
+    + [("tf32", b) for b in (3, 31)]  # the small-batch wgmma kernel's batch widths 8, 16, 32, 64
+    + [("tf32x3", 97), ("tf32", 128)],  # and 128
 )
 def test_tile_kernels_with_split_k(rng, precision, batch):
     x, w, b = cuda_inputs(rng, (batch,), 1001, 300, torch.float32)

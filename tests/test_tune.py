@@ -142,17 +142,20 @@ def test_the_static_heuristic():
     assert first(problem(16, 4096, 4096, aligned=False)) == ("fused", "ieee", "small_batch")
     assert first(problem(16, 4096, 4096), info=OLD_GPU) == ("fused", "ieee", "small_batch")
     assert first(problem(16, 64, 64)) == ("fused", "ieee", "small_batch")  # tiny: launch-bound
-    assert first(problem(128, 4096, 4096)) == ("fused", "tf32x3", "fused::wgmma_tile")
+    assert first(problem(128, 4096, 4096)) == ("fused", "tf32x3", "sbw::wgmma_small_batch")
+    assert first(problem(129, 4096, 4096)) == ("fused", "tf32x3", "fused::wgmma_tile")
     assert first(problem(128, 4096, 4096, aligned=False)) == ("fused", "tf32x3", "fused::mma_tile")
     assert first(problem(128, 4096, 4096), "ieee") == ("cublas", "ieee", "cublaslt")
     assert first(problem(128, 4096, 4096), "tf32") == ("cublas", "tf32", "cublaslt")
-    assert first(problem(128, 32768, 32768), "tf32") == ("fused", "tf32", "fused::wgmma_tile")
+    assert first(problem(128, 32768, 32768), "tf32") == ("fused", "tf32", "sbw::wgmma_small_batch")
+    assert first(problem(256, 32768, 32768), "tf32") == ("fused", "tf32", "fused::wgmma_tile")
+    assert first(problem(96, 4096, 4096), "tf32") == ("cublas", "tf32", "cublaslt")
     assert planner.candidates(problem(32, 4096, 4096), None, "auto", H100, False)[0].kernel.startswith(
         "sbw::wgmma_small_batch<true, 32, 4>"
-    )  # the small-batch wgmma kernel up to B = 64
+    )  # the small-batch wgmma kernel, batch widths 8-64 ...
     assert planner.candidates(problem(65, 4096, 4096), None, "auto", H100, False)[0].kernel.startswith(
-        "fused::wgmma_tile<true, 128, 3, 128>"
-    )
+        "sbw::wgmma_small_batch<true, 128, 2>"
+    )  # and up to B = 128 at a batch width of 128
     assert first(problem(4096, 4096, 4096), "tf32") == ("cublas", "tf32", "cublaslt")
     assert first(problem(128, 4096, 4096, dtype="float16")) == ("cublas", "ieee", "cublaslt")
     assert first(problem(128, 10, 20), "ieee") == ("fused", "ieee", "fused::fma_tile")

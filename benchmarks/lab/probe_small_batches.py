@@ -9,6 +9,10 @@ Session 7 prediction: at B = 32 the 128-row tf32x3 tile is compute-bound and the
 the floor (measured 2.0-2.8x). Session 8 prediction for sbw: W's rows through bulk copies (up to 3-5 k tiles of
 32 KB in flight per SM) reach 1.2-1.3x the floor at B = 8-32 (32 x 4096^2: ~28 us against 61.8 for BM = 64), and the
 CUDA-core kernel loses to it from B = 8 up.
+Session 9 prediction for sbw at BP = 128 (B = 65-128; X3 needs the producers' registers: setmaxnreg): X3 is
+tensor-bound (3 m64n128k8 per k8 per warpgroup, ~3070 cycles per 64-wide k tile against ~2340 for W's 32 KB at the
+per-SM share of HBM): 128 x 4096 x 11008 ~85 us (128-row tile: 196), 128 x 32768^2 ~2.0-2.3 ms (3.1); TF32 reads W
+at ~1.2x the floor (128 x 4096 x 11008 ~70 us, cuBLASLt 77).
 
     PYTHONPATH=$PWD python3 benchmarks/lab/probe_small_batches.py
 """
@@ -25,17 +29,19 @@ from cupy_fused.bench.timing import GpuTimer, measure_hbm_read
 DEV = 0
 SHAPES = [
     (1, 4096, 4096),
-    (4, 4096, 4096),
     (8, 4096, 4096),
-    (16, 4096, 4096),
     (32, 4096, 4096),
     (32, 4096, 11008),
-    (32, 11008, 4096),
-    (48, 4096, 4096),
     (64, 4096, 4096),
     (64, 4096, 11008),
+    (65, 4096, 4096),
     (96, 4096, 4096),
+    (128, 1024, 1024),
     (128, 4096, 4096),
+    (128, 4096, 11008),
+    (128, 11008, 4096),
+    (127, 4100, 1001),
+    (128, 32768, 32768),
 ]
 SPLITS = (1, 2, 3, 4, 6, 8)
 
@@ -49,7 +55,7 @@ def candidates(p: Problem, precision: str, info):
             continue
         static = fused.split_count(p, cfg, info.sms)
         family = "sbw" if cfg.template.startswith("sbw::") else f"BM={cfg.bm}"
-        for s in sorted(set(SPLITS) | {static}):
+        for s in sorted((set(SPLITS) if p.n * p.k < 2**28 else {1, 2}) | {static}):
             label = f"{family} {cfg.name} s{s}" + (" (static)" if s == static else "")
             out.append((label, lambda cfg=cfg, s=s: fused.tile_kernel(p, cfg, s)))
     out += [("cublas " + c.kernel, c.build) for c in cublas.candidates(p, precision)]

@@ -126,7 +126,7 @@ def _fma(dtype: str) -> TileConfig:
 
 _SMALL_B = 256  # batches up to this use the wide N tile where there is one (W is streamed once; x re-read from L2)
 _HALF_TILE_ROWS = 64  # batches up to this try the 64-row wgmma tiles first
-_SWAPPED_BATCHES = (8, 16, 32, 64)  # the small-batch wgmma kernel's batch widths (x as wgmma's N)
+_SWAPPED_BATCHES = (8, 16, 32, 64, 128)  # the small-batch wgmma kernel's batch widths (x as wgmma's N)
 
 
 def tile_configs(dtype: str, precision: str, rows: int, tensor_cores: bool, sm90a: bool, aligned: bool):
