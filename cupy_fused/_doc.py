@@ -23,7 +23,7 @@ PARAMS = {
         CuPy's current stream); a stream of that same library (torch.cuda.Stream, cupy.cuda.Stream) runs there and
         allocates there. A stream of another library is refused.""",
     "workspace_bytes": """workspace_bytes: bound on the (B, chunk of N) block of z of the two-pass method and of the
-        NumPy backend (default 256 MiB).""",
+        NumPy backend, and on the split copy of x some fused kernels make (default 256 MiB).""",
 }
 
 

@@ -6,16 +6,19 @@ Candidates come from the backends (small_batch, fused, cublas), the statically p
 * float32 "tf32x3" / "tf32" (and precision None) on sm_90a with 16-byte aligned rows, 5 <= B <= 64: the small-batch
   wgmma kernel (W's rows as wgmma's M, the batch as its N, both operands by TMA). H100: 32 x 4096 x 11008 tf32x3 in
   70.5 us (1.21x the HBM floor) against 137 for the 64-row tile and 264 for the CUDA-core kernel; at B <= 4 the
-  CUDA-core kernel is faster (1 x 4096^2: 28.9 against 33.5 us).
+  CUDA-core kernel is faster (1 x 4096^2: 28.9 against 33.5 us). Up to B = 128 it is also the first of the tile
+  kernels below (fp32-accurate: 128 x 4096 x 11008 144 against 171 us, 128 x 32768^2 2.24 against 2.9-3.3 ms;
+  "tf32" with W of 2**28 elements or more: 1.45 against cuBLASLt's 1.53 ms).
 * B <= 16 (every dtype and float32 precision): the small-batch CUDA-core kernel. It is exact, and at these batch
   sizes reading W sets its time, so it also serves "tf32" and "bf16" requests, more accurately than asked.
 * B * N * K <= 2**20 (tiny problems, launch-bound): one launch of our tile kernels (small-batch kernel up to B = 64).
 * float32, precision None (fp32-accurate): "tf32x3" on tensor cores (fused; 64-row tiles up to B = 64 where the
   small-batch wgmma kernel cannot run), else strict fp32 through cuBLAS.
 * float32 "ieee", "bf16", float16 / bfloat16, float64: cuBLAS(Lt) into a bounded workspace, then our reduction.
-* float32 "tf32": our fused TF32 kernel (split-K when the tiles cannot fill the GPU) up to B = 512 when W has at
-  least 2**28 elements (only there did it measure as fast as cuBLAS: 1.51 against 1.53 ms at 128 x 32768 x 32768;
-  at 32-128 x 4096 x 4096 it took 88-137 us against cuBLAS's 33-35), cuBLAS otherwise.
+* float32 "tf32": our fused TF32 kernels (split-K when the tiles cannot fill the GPU) up to B = 512 when W has at
+  least 2**28 elements (only there did they measure as fast as cuBLAS: 1.45-1.51 against 1.53 ms at
+  128 x 32768 x 32768; at 65-128 x 4096 x 4096 the small-batch wgmma kernel took 44-49 us against cuBLAS's 35-38),
+  cuBLAS otherwise.
 * method="fused" / "cublas" restrict the candidates to that method.
 
 With tuning on (tune.py) every candidate of the request is timed on the first call of a shape class and the winner

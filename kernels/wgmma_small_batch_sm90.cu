@@ -35,7 +35,7 @@ constexpr int BK = 64, BW = 128;
 
 template <bool X3, int BP> __host__ __device__ constexpr int stage_bytes() { return (X3 ? 2 : 1) * BP * 256 + BW * 256; }
 
-template <bool X3, int BP, int STAGES, bool SAVE>
+template <bool X3, int BP, int STAGES, bool PRESPLIT, bool SAVE>
 __global__ void __launch_bounds__(384, 1)
 wgmma_small_batch(const __grid_constant__ ptx::TensorMap x_map, const __grid_constant__ ptx::TensorMap w_map,
                   const float* __restrict__ bias, unsigned char* __restrict__ workspace, float* __restrict__ out,
@@ -46,6 +46,7 @@ wgmma_small_batch(const __grid_constant__ ptx::TensorMap x_map, const __grid_con
     static_assert(BP == 8 || BP == 16 || BP == 32 || BP == 64 || BP == 128, "BP");
     // X3 at BP = 128 holds 2 x 64 accumulators per consumer thread: the producers give registers to the consumers
     constexpr bool MOVE_REGS = X3 && BP == 128;
+    static_assert(X3 || !PRESPLIT, "only X3 splits x");
     constexpr int XSUB = BP * 128, XBYTES = 2 * XSUB;  // one 32-wide k box of x; both
     constexpr int W_OFF = (X3 ? 2 : 1) * XBYTES, WSUB = BW * 128, STAGE_BYTES = stage_bytes<X3, BP>();
     static_assert(STAGE_BYTES % 1024 == 0, "1 KiB aligned stages (the 128-byte swizzle)");
@@ -70,7 +71,7 @@ wgmma_small_batch(const __grid_constant__ ptx::TensorMap x_map, const __grid_con
     if (tid == 0) {
 #pragma unroll
         for (int s = 0; s < STAGES; ++s) {
-            mbar_init(bar_addr + 8 * s, 1 + 96);
+            mbar_init(bar_addr + 8 * s, PRESPLIT ? 1 : 1 + 96);
             mbar_init(bar_addr + 8 * (STAGES + s), 256);
             mbar_init(bar_addr + 8 * (2 * STAGES + s), 1);
         }
@@ -80,7 +81,7 @@ wgmma_small_batch(const __grid_constant__ ptx::TensorMap x_map, const __grid_con
 
     if (wg == 0) {
         // ---------------- producer warpgroup ----------------
-        if constexpr (MOVE_REGS) setmaxnreg_dec<40>();
+        if constexpr (MOVE_REGS) setmaxnreg_dec<24>();
         if (warp == 0) {
             if (lane == 0) {
                 for (int it = 0; it < KT; ++it) {
@@ -88,16 +89,25 @@ wgmma_small_batch(const __grid_constant__ ptx::TensorMap x_map, const __grid_con
                     if (it >= STAGES) mbar_wait(bar_addr + 8 * (STAGES + s), ((it / STAGES) + 1) & 1);
                     const unsigned stage = base_addr + s * STAGE_BYTES, xfull = bar_addr + 8 * (2 * STAGES + s);
                     const unsigned xdst = stage + (X3 ? XBYTES : 0), full = bar_addr + 8 * s;
-                    mbar_arrive_expect_tx(xfull, XBYTES);
-                    tma_load_2d(xdst, x_map, k0, 0, xfull);
-                    tma_load_2d(xdst + XSUB, x_map, k0 + 32, 0, xfull);
-                    mbar_arrive_expect_tx(full, 2 * WSUB);
+                    if constexpr (PRESPLIT) {  // x's hi rows 0..B-1 and lo rows B..2B-1 of the split copy
+                        mbar_arrive_expect_tx(full, 2 * XBYTES + 2 * WSUB);
+                        tma_load_2d(stage, x_map, k0, 0, full);
+                        tma_load_2d(stage + XSUB, x_map, k0 + 32, 0, full);
+                        tma_load_2d(xdst, x_map, k0, B, full);
+                        tma_load_2d(xdst + XSUB, x_map, k0 + 32, B, full);
+                    } else {
+                        mbar_arrive_expect_tx(xfull, XBYTES);
+                        tma_load_2d(xdst, x_map, k0, 0, xfull);
+                        tma_load_2d(xdst + XSUB, x_map, k0 + 32, 0, xfull);
+                        mbar_arrive_expect_tx(full, 2 * WSUB);
+                    }
                     tma_load_2d(stage + W_OFF, w_map, k0, n0, full);
                     tma_load_2d(stage + W_OFF + WSUB, w_map, k0 + 32, n0, full);
                 }
             }
             return;
         }
+        if constexpr (PRESPLIT) return;
         const int st = tid - 32;  // warps 1-3: x's 16-byte chunks st, st + 96, ... of the stage's 2 BP rows
         for (int it = 0; it < KT; ++it) {
             const int s = it % STAGES;
@@ -120,7 +130,7 @@ wgmma_small_batch(const __grid_constant__ ptx::TensorMap x_map, const __grid_con
     }
 
     // ---------------- consumer warpgroups ----------------
-    if constexpr (MOVE_REGS) setmaxnreg_inc<232>();  // 384 x 168 = 128 x 40 + 256 x 232
+    if constexpr (MOVE_REGS) setmaxnreg_inc<240>();  // 384 x 168 = 128 x 24 + 256 x 240
     const int cwg = wg - 1, wq = warp & 3, g = lane >> 2, t = lane & 3, ct = tid - 128;
     // ldmatrix rows: lanes 0-15 rows 0-15 of the warp's 16 (k 0-3 of each k8 step), lanes 16-31 the same rows, k 4-7;
     // 16-byte chunk c of row r of a box sits at r * 128 + (c ^ (r & 7)) * 16.
@@ -222,4 +232,28 @@ wgmma_small_batch(const __grid_constant__ ptx::TensorMap x_map, const __grid_con
 #endif
 }
 
+// The split copy of x for PRESPLIT: rows 0..B-1 its TF32 hi parts, rows B..2B-1 the lo parts, row stride KS (K
+// rounded up to 4, zeros past K; x's rows 16-byte aligned). Once per call, so that the blocks load x split instead
+// of each block splitting every k tile in shared memory (X3 at BP = 128: a quarter of its shared-memory traffic).
+__global__ void __launch_bounds__(256) split_x(const float* __restrict__ x, long long ldx, float* __restrict__ xs,
+                                               int B, int K, int KS) {
+    const int q = KS / 4;
+    const long long total = (long long)B * q;
+    for (long long i = blockIdx.x * 256ll + threadIdx.x; i < total; i += (long long)gridDim.x * 256) {
+        const long long r = i / q;
+        const int c = 4 * (int)(i - r * q);
+        const float* row = x + r * ldx;
+        uint4 v;
+        if (c + 4 <= K) {
+            v = *reinterpret_cast<const uint4*>(row + c);
+        } else {
+            v = make_uint4(0u, 0u, 0u, 0u);
+            unsigned* e = &v.x;
+            for (int j = 0; c + j < K; ++j) e[j] = __float_as_uint(row[c + j]);
+        }
+        const uint4 h = ptx::hi_of(v);
+        *reinterpret_cast<uint4*>(xs + r * KS + c) = h;
+        *reinterpret_cast<uint4*>(xs + (r + B) * KS + c) = ptx::lo_of(v, h);
+    }
+}
 }  // namespace sbw

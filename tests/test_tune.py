@@ -1,6 +1,7 @@
 """The tuner without a GPU: bucketing, the cache file's round trip, corrupt and foreign files ignored with a warning,
 the choice among timed candidates, tuning off in tests, and the static heuristic of the planner."""
 
+import dataclasses
 import json
 
 import pytest
@@ -151,11 +152,18 @@ def test_the_static_heuristic():
     assert first(problem(256, 32768, 32768), "tf32") == ("fused", "tf32", "fused::wgmma_tile")
     assert first(problem(96, 4096, 4096), "tf32") == ("cublas", "tf32", "cublaslt")
     assert planner.candidates(problem(32, 4096, 4096), None, "auto", H100, False)[0].kernel.startswith(
-        "sbw::wgmma_small_batch<true, 32, 4>"
+        "sbw::wgmma_small_batch<true, 32, 4, false>"
     )  # the small-batch wgmma kernel, batch widths 8-64 ...
     assert planner.candidates(problem(65, 4096, 4096), None, "auto", H100, False)[0].kernel.startswith(
-        "sbw::wgmma_small_batch<true, 128, 2>"
-    )  # and up to B = 128 at a batch width of 128
+        "sbw::wgmma_small_batch<true, 128, 2, false>"
+    )  # and up to B = 128 at a batch width of 128; x split once per call first where W is large:
+    assert planner.candidates(problem(128, 4096, 11008), None, "auto", H100, False)[0].kernel.startswith(
+        "sbw::wgmma_small_batch<true, 128, 2, true>"
+    )
+    big_x = dataclasses.replace(problem(128, 4096, 11008), workspace_limit=8 * 128 * 4096 - 1)
+    assert planner.candidates(big_x, None, "auto", H100, False)[0].kernel.startswith(
+        "sbw::wgmma_small_batch<true, 128, 2, false>"
+    )  # unless the split copy would not fit the workspace bound
     assert first(problem(4096, 4096, 4096), "tf32") == ("cublas", "tf32", "cublaslt")
     assert first(problem(128, 4096, 4096, dtype="float16")) == ("cublas", "ieee", "cublaslt")
     assert first(problem(128, 10, 20), "ieee") == ("fused", "ieee", "fused::fma_tile")

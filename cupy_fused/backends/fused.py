@@ -92,21 +92,22 @@ def _wgmma(x3: bool, bn: int, stages: int, bm: int = 128) -> TileConfig:
     )
 
 
-def _wgmma_small_batch(x3: bool, bp: int) -> TileConfig:
+def _wgmma_small_batch(x3: bool, bp: int, presplit: bool = False) -> TileConfig:
     """The small-batch wgmma kernel (wgmma_small_batch_sm90.cu): 128 rows of W by a batch of up to bp, as many
-    64-wide k stages as fit (its stage_bytes<X3, BP>())."""
+    64-wide k stages as fit (its stage_bytes<X3, BP>()); ``presplit`` (X3): x split into hi / lo once per call."""
     stage = (2 if x3 else 1) * bp * 256 + 128 * 256
     stages = min(6, 220 * 1024 // stage)
     return TileConfig(
         "wgmma_small_batch_sm90.cu",
         SmallBatchWgmma.TEMPLATE,
-        (cpp_bool(x3), str(bp), str(stages)),
+        (cpp_bool(x3), str(bp), str(stages), cpp_bool(presplit)),
         bp,
         128,
         384,
         stages * stage + 1024 + 256,
         1,
-        f"wgmma small-batch {'TF32X3' if x3 else 'TF32'} W 128 rows x batch {bp} ({stages} stages)",
+        f"wgmma small-batch {'TF32X3' if x3 else 'TF32'} W 128 rows x batch {bp} ({stages} stages"
+        + (", x split once per call)" if presplit else ")"),
     )
 
 
@@ -127,6 +128,9 @@ def _fma(dtype: str) -> TileConfig:
 _SMALL_B = 256  # batches up to this use the wide N tile where there is one (W is streamed once; x re-read from L2)
 _HALF_TILE_ROWS = 64  # batches up to this try the 64-row wgmma tiles first
 _SWAPPED_BATCHES = (8, 16, 32, 64, 128)  # the small-batch wgmma kernel's batch widths (x as wgmma's N)
+# X3 at a batch width of 128 splits x once per call (a second launch) first where W has more elements than this:
+# 128 x 4096 x 11008 144 against 150 us, 128 x 32768^2 2.24 against 2.66 ms; 128 x 1024^2 33 against 31 us (H100)
+_PRESPLIT_MIN_KN = 1 << 24
 
 
 def tile_configs(dtype: str, precision: str, rows: int, tensor_cores: bool, sm90a: bool, aligned: bool):
@@ -141,7 +145,10 @@ def tile_configs(dtype: str, precision: str, rows: int, tensor_cores: bool, sm90
         x3 = precision == "tf32x3"
         bn, stages = (128, 3) if x3 else (256, 4)
         if rows <= _SWAPPED_BATCHES[-1]:
-            configs.append(_wgmma_small_batch(x3, next(bp for bp in _SWAPPED_BATCHES if bp >= rows)))
+            bp = next(bp for bp in _SWAPPED_BATCHES if bp >= rows)
+            configs.append(_wgmma_small_batch(x3, bp))
+            if x3 and bp == _SWAPPED_BATCHES[-1]:
+                configs.append(_wgmma_small_batch(x3, bp, presplit=True))
         if rows <= _HALF_TILE_ROWS:  # the shared memory of 128 + BN rows per stage holds one more stage
             configs.append(_wgmma(x3, bn, stages + 1, bm=64))
         configs.append(_wgmma(x3, bn, stages))
@@ -172,6 +179,7 @@ def instances() -> dict[str, list[str]]:
                                 if cfg.instance(saves) not in names[cfg.filename]:
                                     names[cfg.filename].append(cfg.instance(saves))
     names["fused_wgmma_sm90.cu"] += [X3Gemm.instance(True), X3Gemm.instance(False)]
+    names["wgmma_small_batch_sm90.cu"].append(SmallBatchWgmma.SPLIT_X)
     return names
 
 
@@ -239,21 +247,46 @@ class TileKernel(LinearKernel):
 class SmallBatchWgmma(TileKernel):
     """The small-batch wgmma kernel (wgmma_small_batch_sm90.cu, sm_90a): a tile kernel (one tile of rows: the batch)
     whose x and W reach it through TMA tensor maps instead of (x, ldx, w, ldw), each re-encoded when its array's
-    address changes (a layer's weight: once), so it takes 16-byte aligned rows."""
+    address changes (a layer's weight: once), so it takes 16-byte aligned rows. A presplit configuration first
+    writes x's hi / lo split (2B rows of K, rounded up to 4) into the workspace, after the split-K section, and
+    maps that."""
 
     TEMPLATE = "sbw::wgmma_small_batch"
+    SPLIT_X = "sbw::split_x"
 
     def __init__(self, p: Problem, cfg: TileConfig, splits: int):
-        self._x_map = TiledMap(p.rows, p.k, p.ldx, cfg.bm)
+        self._presplit = cfg.args[-1] == "true"
+        if self._presplit:
+            split_stride = round_up(p.k, 4)
+            self._x_map = TiledMap(2 * p.rows, p.k, split_stride, cfg.bm)
+        else:
+            self._x_map = TiledMap(p.rows, p.k, p.ldx, cfg.bm)
         self._w_map = TiledMap(p.n, p.k, p.ldw, cfg.bn)
         self._lock = threading.Lock()  # a call's maps and the launch that reads them
         super().__init__(p, cfg, splits)
+        if self._presplit:
+            self._split_offset = round_up(self.workspace_bytes, 256)
+            self.workspace_bytes = self._split_offset + 2 * p.rows * split_stride * 4
+            blocks = max(1, min(-(-p.rows * p.k // 1024), 4 * loader.device_info(p.device_id).sms))
+            self._split = Launch(
+                loader.function(cfg.filename, self.SPLIT_X, p.device_id),
+                self.SPLIT_X,
+                blocks,
+                256,
+                0,
+                [(U64, None), (I64, p.ldx), (U64, None), (I32, p.rows), (I32, p.k), (I32, split_stride)],
+                p.device_id,
+            )
 
     def _operands(self) -> list:
         return [(TensorMap, self._x_map.value), (TensorMap, self._w_map.value)]
 
     def run(self, x, w, b, out, workspace, stream, saved=0):
         with self._lock:
+            if self._presplit:
+                split = workspace + self._split_offset
+                self._split(stream, x, split)
+                x = split
             self._x_map.point_at(x)
             self._w_map.point_at(w)
             self._launch(stream, b, workspace, out, saved, next_epoch())
@@ -311,6 +344,11 @@ def candidates(p: Problem, precision: str, info, tuning: bool) -> list[Candidate
     """The static choice first (the preferred kernel with its split count); with tuning, the other kernel of the
     precision and neighbouring split counts too. ``info``: the device (loader.DeviceInfo)."""
     configs = tile_configs(p.dtype, precision, p.rows, info.tensor_cores, info.arch == "sm_90a", p.aligned)
+    presplit = [c for c in configs if c.template == SmallBatchWgmma.TEMPLATE and c.args[-1] == "true"]
+    if presplit:
+        configs = [c for c in configs if c not in presplit]
+        if 8 * p.rows * round_up(p.k, 4) <= p.workspace_limit:  # the split copy of x fits the workspace bound
+            configs.insert(0 if p.k * p.n > _PRESPLIT_MIN_KN else 1, presplit[0])
     choices = [(configs[0], split_count(p, configs[0], info.sms))]
     if tuning:
         for cfg in configs:
