@@ -1,8 +1,8 @@
 // Hopper tensor cores for small batches (sm_90a): out[b] = sum_n sigmoid(x[b] . W[n] + bias[n]) for B <= 128.
 //
-// sbw::wgmma_small_batch<X3, BP, STAGES, SAVE>: the operands swap roles. W's rows are wgmma's M (A, from registers)
-// and the batch is its N (x, BP = 8, 16, 32, 64 or 128 columns, from shared memory), so the tensor cores do no work on
-// padding rows of a 64- or 128-row x tile, and W goes through shared memory as it is, never rewritten there. A
+// sbw::wgmma_small_batch<X3, BP, STAGES, PRESPLIT, SAVE>: the operands swap roles. W's rows are wgmma's M (A,
+// from registers) and the batch is its N (x, BP = 8, 16, 32, 64 or 128 columns, from shared memory), so the tensor
+// cores do no work on padding rows of a 64- or 128-row x tile, and W goes through shared memory as it is. A
 // block owns 128 rows of W and all of the batch, over one split of K (split-K and the hand-over of row sums as in
 // every tile kernel: epilogue.cuh).
 //
@@ -16,6 +16,9 @@
 //             for TF32) and W's two boxes.
 //   producer warps 1-3: per k tile wait xfull, then round x in place (TF32) or split it into hi / lo (X3: hi into
 //             the hi tiles, lo over the raw values it read), fence for the async proxy, arrive on full.
+//   PRESPLIT (X3): x comes split by split_x (below) as one 2B-row array; the thread issues x's hi boxes (row 0) and
+//             lo boxes (row B) with W's on full (1 arrival, six boxes), xfull is unused and warps 1-3 have no work.
+//             Batch columns past B then hold lo values in hi and zeros in lo: garbage that no valid column reads.
 //   consumers: wait full; per half tile (32 values of k) ldmatrix the warp's 16 rows of W into wgmma's A fragment,
 //             round or split it in registers and issue the half's wgmmas (the second half's fragments are made
 //             while the first half's wgmmas run); then one wait per stage (X3: lo*hi, hi*lo, hi*hi into a per-k-tile

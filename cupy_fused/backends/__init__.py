@@ -37,7 +37,7 @@ class Problem:
     ldw: int
     aligned: bool  # x and W: 16-byte aligned base addresses and row strides
     device_id: int
-    workspace_limit: int  # the caller's bound on the (B, chunk of N) block of the two-pass method
+    workspace_limit: int  # the caller's bound on the two-pass method's (B, chunk of N) block and on a split copy of x
     saves: bool = False  # a training forward: run(saved=...) stores sigmoid'(z); kernels built without it never do
 
     @property

@@ -3,8 +3,9 @@
 Kernels (kernels/fused_mma.cu, fused_wgmma_sm90.cu, wgmma_small_batch_sm90.cu, fused_fma.cu) by dtype and precision:
 
 * float32 "tf32" / "tf32x3": on sm_90a with 16-byte aligned operands the warp-specialised wgmma kernel (tf32: BN 256,
-  4 stages; tf32x3: hi / lo tiles, BN 128, 3 stages; up to 64 rows first the small-batch wgmma kernel, W as wgmma's
-  M and the batch as its N, then a 64-row tile, which computes half the padding rows of a 128-row one); elsewhere
+  4 stages; tf32x3: hi / lo tiles, BN 128, 3 stages; up to 128 rows first the small-batch wgmma kernel, W as wgmma's
+  M and the batch as its N, and up to 64 rows then a 64-row tile, which computes half the padding rows of a 128-row
+  one); elsewhere
   mma.sync (m16n8k8). "bf16": mma.sync m16n8k16 on
   operands rounded to bf16. Without tensor cores (compute capability below 8.0) every float32 precision runs the
   CUDA-core kernel, which is exact.
@@ -255,6 +256,8 @@ class SmallBatchWgmma(TileKernel):
     SPLIT_X = "sbw::split_x"
 
     def __init__(self, p: Problem, cfg: TileConfig, splits: int):
+        if p.rows > cfg.bm:  # one tile of rows: the kernel reads batch rows 0..BP-1 only
+            raise ValueError(f"{cfg.name} takes a batch of at most {cfg.bm} rows, got {p.rows}")
         self._presplit = cfg.args[-1] == "true"
         if self._presplit:
             split_stride = round_up(p.k, 4)
