@@ -259,4 +259,5 @@ __global__ void __launch_bounds__(256) split_x(const float* __restrict__ x, long
         *reinterpret_cast<uint4*>(xs + (r + B) * KS + c) = ptx::lo_of(v, h);
     }
 }
+
 }  // namespace sbw

@@ -5,10 +5,8 @@ Kernels (kernels/fused_mma.cu, fused_wgmma_sm90.cu, wgmma_small_batch_sm90.cu, f
 * float32 "tf32" / "tf32x3": on sm_90a with 16-byte aligned operands the warp-specialised wgmma kernel (tf32: BN 256,
   4 stages; tf32x3: hi / lo tiles, BN 128, 3 stages; up to 128 rows first the small-batch wgmma kernel, W as wgmma's
   M and the batch as its N, and up to 64 rows then a 64-row tile, which computes half the padding rows of a 128-row
-  one); elsewhere
-  mma.sync (m16n8k8). "bf16": mma.sync m16n8k16 on
-  operands rounded to bf16. Without tensor cores (compute capability below 8.0) every float32 precision runs the
-  CUDA-core kernel, which is exact.
+  one); elsewhere mma.sync (m16n8k8). "bf16": mma.sync m16n8k16 on operands rounded to bf16. Without tensor cores
+  (compute capability below 8.0) every float32 precision runs the CUDA-core kernel, which is exact.
 * float32 "ieee", float64: the CUDA-core kernel (fp32 / fp64 FMA).
 * float16 / bfloat16: mma.sync m16n8k16 with fp32 accumulation (the CUDA-core kernel without tensor cores).
 
@@ -255,10 +253,20 @@ class SmallBatchWgmma(TileKernel):
     TEMPLATE = "sbw::wgmma_small_batch"
     SPLIT_X = "sbw::split_x"
 
+    @classmethod
+    def presplits(cls, cfg: TileConfig) -> bool:
+        """Whether ``cfg`` is this kernel splitting x once per call (its last template argument, PRESPLIT)."""
+        return cfg.template == cls.TEMPLATE and cfg.args[-1] == "true"
+
+    @staticmethod
+    def split_copy_bytes(p: Problem) -> int:
+        """The split copy of x: hi and lo rows of K rounded up to 4 floats (16-byte rows for the tensor map)."""
+        return 2 * p.rows * round_up(p.k, 4) * 4
+
     def __init__(self, p: Problem, cfg: TileConfig, splits: int):
         if p.rows > cfg.bm:  # one tile of rows: the kernel reads batch rows 0..BP-1 only
             raise ValueError(f"{cfg.name} takes a batch of at most {cfg.bm} rows, got {p.rows}")
-        self._presplit = cfg.args[-1] == "true"
+        self._presplit = self.presplits(cfg)
         if self._presplit:
             split_stride = round_up(p.k, 4)
             self._x_map = TiledMap(2 * p.rows, p.k, split_stride, cfg.bm)
@@ -269,7 +277,7 @@ class SmallBatchWgmma(TileKernel):
         super().__init__(p, cfg, splits)
         if self._presplit:
             self._split_offset = round_up(self.workspace_bytes, 256)
-            self.workspace_bytes = self._split_offset + 2 * p.rows * split_stride * 4
+            self.workspace_bytes = self._split_offset + self.split_copy_bytes(p)
             blocks = max(1, min(-(-p.rows * p.k // 1024), 4 * loader.device_info(p.device_id).sms))
             self._split = Launch(
                 loader.function(cfg.filename, self.SPLIT_X, p.device_id),
@@ -347,10 +355,10 @@ def candidates(p: Problem, precision: str, info, tuning: bool) -> list[Candidate
     """The static choice first (the preferred kernel with its split count); with tuning, the other kernel of the
     precision and neighbouring split counts too. ``info``: the device (loader.DeviceInfo)."""
     configs = tile_configs(p.dtype, precision, p.rows, info.tensor_cores, info.arch == "sm_90a", p.aligned)
-    presplit = [c for c in configs if c.template == SmallBatchWgmma.TEMPLATE and c.args[-1] == "true"]
+    presplit = [c for c in configs if SmallBatchWgmma.presplits(c)]
     if presplit:
         configs = [c for c in configs if c not in presplit]
-        if 8 * p.rows * round_up(p.k, 4) <= p.workspace_limit:  # the split copy of x fits the workspace bound
+        if SmallBatchWgmma.split_copy_bytes(p) <= p.workspace_limit:
             configs.insert(0 if p.k * p.n > _PRESPLIT_MIN_KN else 1, presplit[0])
     choices = [(configs[0], split_count(p, configs[0], info.sms))]
     if tuning:
