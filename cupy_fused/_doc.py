@@ -22,8 +22,9 @@ PARAMS = {
     "stream": """stream: None runs on the arrays' library's current stream (torch.cuda.current_stream(),
         CuPy's current stream); a stream of that same library (torch.cuda.Stream, cupy.cuda.Stream) runs there and
         allocates there. A stream of another library is refused.""",
-    "workspace_bytes": """workspace_bytes: bound on the (B, chunk of N) block of z of the two-pass method and of the
-        NumPy backend, and on the split copy of x some fused kernels make (default 256 MiB).""",
+    "workspace_bytes": """workspace_bytes: bound on the block of z of the two-pass method (which uses at most 64 MiB)
+        and the (B, chunk of N) block of the NumPy backend, and on the split copy of x some fused kernels make
+        (default 256 MiB).""",
 }
 
 

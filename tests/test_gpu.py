@@ -162,6 +162,15 @@ def test_chunked_workspace_matches_single_pass(rng):
         torch.testing.assert_close(chunked, whole, rtol=2e-6, atol=0, msg=f"workspace_bytes={workspace}")
 
 
+def test_blocks_of_rows_and_columns_match_single_pass(rng):
+    """Row blocks of 128 and column blocks of 4096 with tails in both directions (300 x 5000 in a 2 MiB bound)."""
+    x, w, b = cuda_inputs(rng, (300,), 40, 5000, torch.float32)
+    whole = cupy_fused.linear_sigmoid_sum(x, w, b, method="cublas")
+    plan = cupy_fused.plan(x, w, b, method="cublas", workspace_bytes=128 * 4096 * 4)
+    assert "into a 128 x 4096 workspace" in plan.explain() and "6 blocks of z" in plan.explain()
+    torch.testing.assert_close(plan(x, w, b), whole, rtol=2e-6, atol=0)
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_edge_cases_like_torch(rng, method):
     def ours(x, w, b):

@@ -19,6 +19,7 @@ cp = pytest.importorskip("cupy")
 torch = pytest.importorskip("torch")
 
 # x (4096, 1) and W (5 Mi, 1) take 20 MiB; their (4096, N) product, or sigmoid'(z) saved for backward, 80 GiB
+# (the forward computes it in blocks of at most 64 MiB)
 HUGE = (4096, 1, 5 * 2**20)
 
 
@@ -38,16 +39,24 @@ def test_out_of_memory_is_a_clear_error_and_leaves_nothing_behind(library):
     x, w = torch.rand(rows, k, device="cuda", generator=gen), torch.rand(n, k, device="cuda", generator=gen) - 0.5
     if library == "cupy":
         x, w = cp.from_dlpack(x), cp.from_dlpack(w)
-    chunked = cupy_fused.linear_sigmoid_sum(x, w, method="cublas")  # the default workspace: 320 chunks of N
-    before = _memory_in_use()
-    with pytest.raises(
-        cupy_fused.OutOfDeviceMemory,
-        match=r"out of device memory on cuda:0: linear_sigmoid_sum needs 80.\d\d GiB \(output 0.02 MiB, workspace "
-        r"80.\d\d GiB\) beyond its inputs, and [\d.]+ GiB of [\d.]+ GiB are free; pass a smaller workspace_bytes",
-    ):
-        cupy_fused.linear_sigmoid_sum(x, w, method="cublas", workspace_bytes=2**40)
-    assert _memory_in_use() == before
-    again = cupy_fused.linear_sigmoid_sum(x, w, method="cublas", workspace_bytes=2**30)
+    chunked = cupy_fused.linear_sigmoid_sum(x, w, method="cublas")  # blocks of z of 64 MiB in the workspace
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    cp.get_default_memory_pool().free_all_blocks()
+    filler = torch.empty(torch.cuda.mem_get_info()[0] - 16 * 2**20, dtype=torch.uint8, device="cuda")
+    try:
+        before = _memory_in_use()
+        with pytest.raises(
+            cupy_fused.OutOfDeviceMemory,
+            match=r"out of device memory on cuda:0: linear_sigmoid_sum needs [\d.]+ MiB \(output 0.02 MiB, workspace "
+            r"[\d.]+ MiB\) beyond its inputs, and [\d.]+ [MG]iB of [\d.]+ GiB are free; pass a smaller workspace_bytes",
+        ):
+            cupy_fused.linear_sigmoid_sum(x, w, method="cublas")
+        assert _memory_in_use() == before
+    finally:
+        del filler
+        torch.cuda.empty_cache()  # give the filler back to the device, not to torch's cache
+    again = cupy_fused.linear_sigmoid_sum(x, w, method="cublas", workspace_bytes=2**24)  # blocks of 1024 x 4096
     assert rel_err(host(again), host(chunked)) < 1e-6
 
 

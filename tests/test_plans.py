@@ -145,3 +145,20 @@ def test_sigmoid_sum_plans(rng):
     assert np.array_equal(cupy_fused.sigmoid_sum(z), fresh)  # a plan made again gives the same bits
     with pytest.raises(TypeError, match="keepdims must be True or False"):
         cupy_fused.sigmoid_sum(z, keepdims=0)
+
+
+def test_two_pass_blocks_hold_whole_rows_or_wide_chunks_within_the_bound():
+    from cupy_fused.backends.cublas import BLOCK_BYTES, BLOCK_MIN_COLUMNS, block_shape
+
+    assert block_shape(4096, 4096, 4, 2**28) == (4096, 4096)  # the whole z fits: one block
+    assert block_shape(128, 32768, 4, 2**28) == (128, 32768)
+    assert block_shape(16384, 65536, 4, 2**28) == (4096, BLOCK_MIN_COLUMNS)  # BLOCK_BYTES caps the bound
+    assert block_shape(4096, 11008, 4, 2**28) == (4096, BLOCK_MIN_COLUMNS)
+    assert block_shape(1000, 65536, 4, 2**28) == (1000, 16776)  # whole rows, a chunk wider than the minimum
+    assert block_shape(300, 5000, 4, 128 * 4096 * 4) == (128, 4096)  # rows in multiples of 128
+    assert block_shape(17, 1000, 4, 17 * 4 * 8) == (17, 8)  # fewer than 128 rows would fit: whole rows, narrow chunks
+    assert block_shape(17, 1000, 4, 4) == (17, 1)
+    for rows, n, bound in [(16384, 65536, 2**40), (3000, 70000, 2**24), (129, 9000, 2**21), (5, 3, 1)]:
+        r, c = block_shape(rows, n, 4, bound)
+        assert 1 <= r <= rows and 1 <= c <= n
+        assert r * c * 4 <= max(min(bound, BLOCK_BYTES), rows * 4)  # one column of whole rows at least
