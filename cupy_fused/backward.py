@@ -318,7 +318,10 @@ class _GpuBackward:
                 else None,
             )
         lt = max([g.workspace_bytes for trio in self.gemms.values() for g in trio if g is not None] + [0])
-        sections = [("z", rows * step * self.acc_item), ("g", rows * self.acc_item), ("ones", rows * self.acc_item)]
+        self.g_direct = dtype == acc and g_stride == 1  # the kernels read the caller's grad_out as it is
+        sections = [("z", rows * step * self.acc_item), ("ones", rows * self.acc_item)]
+        if not self.g_direct:
+            sections.append(("g", rows * self.acc_item))
         if half:
             sections += [
                 ("x32", rows * k * 4),
@@ -371,8 +374,12 @@ class _GpuBackward:
         rows, k, n, step, item, half = self.rows, self.k, self.n, self.step, self.item, self.half
         need_x, need_w, need_b = self.need
         off = self.offsets
-        z, g_acc, ones, lt = ws + off["z"], ws + off["g"], ws + off["ones"], ws + off["lt"]
-        self.to_acc(stream, g, self.g_stride, g_acc, 1, rows, 1)
+        z, ones, lt = ws + off["z"], ws + off["ones"], ws + off["lt"]
+        if self.g_direct:
+            g_acc = g
+        else:
+            g_acc = ws + off["g"]
+            self.to_acc(stream, g, self.g_stride, g_acc, 1, rows, 1)
         if need_b:
             self.ones(stream, ones)
         if half:

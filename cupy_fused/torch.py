@@ -13,7 +13,9 @@ only the gradients autograd asks for are computed, and the GEMMs' precision is c
 operands for "bf16"; CPU tensors always strict). No global setting of torch is read or changed. Double backward is
 not supported.
 
-Both directions are ``torch.library.custom_op`` s, so ``torch.compile(fullgraph=True)`` keeps them opaque:
+Both directions are ``torch.library.custom_op`` s, so ``torch.compile(fullgraph=True)`` keeps them opaque. In eager
+mode, with plain CPU or CUDA tensors and no torch.func transform, a call runs the same functions without the ops'
+dispatch (a plain ``torch.autograd.Function`` in training), which saves host time per call; the ops are:
 
 * ``cupy_fused::linear_sigmoid_sum(Tensor x, Tensor weight, Tensor? bias, str? precision, str method,
   int workspace_bytes) -> Tensor`` (inference; its autograd formula recomputes);
@@ -151,6 +153,52 @@ _forward_op.register_autograd(_backward, setup_context=_setup_context)
 _train_op.register_autograd(_backward, setup_context=_setup_context)
 
 
+class _EagerTraining(torch.autograd.Function):
+    """A training call in eager mode: the training op's forward and the backward op's body (``backward.forward``,
+    ``backward.grad``) without the ops' dispatch, which cost about 260 us of host time per step at 512 x 2048 x 3000
+    on the H100 machine (benchmarks/lab/profile_training_host.py)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, precision, method, workspace_bytes, save_bytes):
+        out, saved = backward.forward(
+            x, weight, bias, precision=precision, method=method, workspace_bytes=workspace_bytes, save_bytes=save_bytes
+        )
+        ctx.save_for_backward(x, weight, bias, saved)
+        ctx.precision = precision
+        ctx.workspace_bytes = workspace_bytes
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        if torch.is_grad_enabled():  # create_graph=True: the backward op's results refuse a second differentiation
+            return _backward(ctx, grad)
+        x, weight, bias, saved = ctx.saved_tensors
+        need_x, need_weight, need_bias = ctx.needs_input_grad[:3]
+        grads = backward.grad(
+            x,
+            weight,
+            bias,
+            grad,
+            precision=ctx.precision,
+            workspace_bytes=ctx.workspace_bytes,
+            need=(need_x, need_weight, need_bias and bias is not None),
+            saved=saved,
+        )
+        return grads + (None,) * 4
+
+
+_functorch_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: True)
+
+
+def _eager(*tensors) -> bool:
+    """Whether a call may skip the custom ops: not traced (torch.compile, torch.export), no torch.func transform,
+    and plain CPU or CUDA tensors (fake, meta and subclassed tensors go through the ops and their fake
+    implementations)."""
+    if torch.compiler.is_compiling() or _functorch_active():
+        return False
+    return all(t is None or (type(t) in (Tensor, nn.Parameter) and t.device.type in ("cpu", "cuda")) for t in tensors)
+
+
 def linear_sigmoid_sum(
     x: Tensor,
     weight: Tensor,
@@ -173,9 +221,15 @@ def linear_sigmoid_sum(
         checks.workspace_bytes(workspace_bytes)
         checks.save_bytes(save_bytes)
     training = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias))
+    budget = workspace_bytes if save_bytes is None else save_bytes
+    if _eager(x, weight, bias):
+        if training:
+            return _EagerTraining.apply(x, weight, bias, precision, method, workspace_bytes, budget)
+        return api.linear_sigmoid_sum(
+            x, weight, bias, precision=precision, method=method, workspace_bytes=workspace_bytes
+        )
     if not training:
         return torch.ops.cupy_fused.linear_sigmoid_sum(x, weight, bias, precision, method, workspace_bytes)
-    budget = workspace_bytes if save_bytes is None else save_bytes
     return torch.ops.cupy_fused.linear_sigmoid_sum_train(x, weight, bias, precision, method, workspace_bytes, budget)[0]
 
 

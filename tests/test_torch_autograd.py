@@ -368,3 +368,59 @@ def test_the_training_example_runs_small_on_cpu(capsys):
     assert example.main(["--small", "--device", "cpu", "--steps", "60"]) == 0
     out = capsys.readouterr().out
     assert "both models learned, and alike" in out and "time per step on cpu" in out
+
+
+# ----------------------------------------------------------------------------------- eager calls and the custom ops
+
+
+def _through_ops(x, w, b):
+    """What a traced call runs: the custom ops and their registered autograd."""
+    ws = cft.DEFAULT_WORKSPACE_BYTES
+    if not torch.is_grad_enabled() or not any(t is not None and t.requires_grad for t in (x, w, b)):
+        return torch.ops.cupy_fused.linear_sigmoid_sum(x, w, b, None, "auto", ws)
+    return torch.ops.cupy_fused.linear_sigmoid_sum_train(x, w, b, None, "auto", ws, ws)[0]
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("save_bytes", [None, 0])
+def test_eager_calls_give_the_custom_ops_bits(rng, bias, save_bytes):
+    """Eager calls skip the ops' dispatch (a plain autograd.Function in training): same outputs, same gradients."""
+    tensors, g = inputs(rng, (5, 3), 9, 11, torch.float32, bias)
+    eager = grads(lambda *t: cft.linear_sigmoid_sum(*t, save_bytes=save_bytes), tensors, g)
+    ops = grads(_through_ops, tensors, g)
+    for a, c in zip(eager, ops):
+        assert (a is None and c is None) or torch.equal(a, c)
+    with torch.no_grad():
+        assert torch.equal(cft.linear_sigmoid_sum(*tensors), _through_ops(*tensors))
+
+
+def test_eager_training_computes_only_the_gradients_asked_for(rng, monkeypatch):
+    from cupy_fused import backward
+
+    asked, real = [], backward.grad
+    monkeypatch.setattr(backward, "grad", lambda *a, **kw: asked.append(kw["need"]) or real(*a, **kw))
+    (x, w, b), g = inputs(rng, (4,), 3, 5, torch.float32)
+    w.requires_grad_(True)
+    torch.autograd.grad(cft.linear_sigmoid_sum(x, w, b), w, g)
+    assert asked == [(False, True, False)]
+
+
+@pytest.mark.parametrize("grad_requires_grad", [False, True])
+def test_double_backward_is_refused(rng, grad_requires_grad):
+    (x, w, b), g = inputs(rng, (4,), 3, 5, torch.float64)
+    x.requires_grad_(True)
+    g.requires_grad_(grad_requires_grad)
+    (gx,) = torch.autograd.grad(cft.linear_sigmoid_sum(x, w, b), x, g, create_graph=True)
+    torch.testing.assert_close(gx, grads(cft.linear_sigmoid_sum, (x, w, b), g)[0], rtol=0, atol=0)
+    with pytest.raises(RuntimeError, match="linear_sigmoid_sum_backward.default but no autograd formula"):
+        gx.sum().backward()
+
+
+def test_meta_and_fake_tensors_take_the_fake_implementations():
+    from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+
+    x, w = torch.empty(3, 4, device="meta", requires_grad=True), torch.empty(5, 4, device="meta")
+    assert cft.linear_sigmoid_sum(x, w).shape == (3, 1)
+    with FakeTensorMode():
+        out = cft.linear_sigmoid_sum(torch.randn(2, 3, 4), torch.randn(5, 4), torch.randn(5))
+    assert isinstance(out, FakeTensor) and out.shape == (2, 3, 1)
