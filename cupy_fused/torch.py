@@ -187,14 +187,19 @@ class _EagerTraining(torch.autograd.Function):
         return grads + (None,) * 4
 
 
-_functorch_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: True)
-
-
 def _eager(*tensors) -> bool:
-    """Whether a call may skip the custom ops: not traced (torch.compile, torch.export), no torch.func transform,
-    and plain CPU or CUDA tensors (fake, meta and subclassed tensors go through the ops and their fake
-    implementations)."""
-    if torch.compiler.is_compiling() or _functorch_active():
+    """Whether a call may skip the custom ops: nothing that records or intercepts torch calls is active
+    (torch.compile, torch.export, torch.jit.trace, make_fx, a dispatch or torch-function mode, a torch.func
+    transform) and the tensors are plain CPU or CUDA tensors (fake, meta and subclassed tensors go through the ops
+    and their fake implementations). A private torch hook that is missing counts as active."""
+    C = torch._C
+    if (
+        torch.compiler.is_compiling()
+        or torch.jit.is_tracing()
+        or getattr(C, "_are_functorch_transforms_active", lambda: True)()
+        or getattr(C, "_len_torch_dispatch_stack", lambda: 1)() > 0
+        or getattr(C, "_is_torch_function_mode_enabled", lambda: True)()
+    ):
         return False
     return all(t is None or (type(t) in (Tensor, nn.Parameter) and t.device.type in ("cpu", "cuda")) for t in tensors)
 

@@ -70,6 +70,26 @@ def test_cuda_gradients_within_budget(rng, batch, k, n, dtype, precision):
         assert rel_err(as_numpy(o), as_numpy(r)) <= budget, name
 
 
+def test_saving_forward_in_blocks_of_rows_and_columns(rng):
+    """The cuBLAS method's training forward writes sigmoid'(z) block by block (128 x 4096 blocks with tails in both
+    directions in a 2 MiB bound): the gradients of one block up to rounding, within the budget against float64."""
+    tensors, g = cuda_inputs(rng, (300,), 40, 5000, torch.float32)
+    ref = grads(torch_expression, [t.double() for t in tensors], g.double())
+    whole = grads(lambda *t: cft.linear_sigmoid_sum(*t, method="cublas", precision="ieee"), tensors, g)
+    blocks = grads(
+        lambda *t: cft.linear_sigmoid_sum(
+            *t, method="cublas", precision="ieee", workspace_bytes=128 * 4096 * 4, save_bytes=2**30
+        ),
+        tensors,
+        g,
+    )
+    with cuda_matmul("ieee"):
+        peer = grads(torch_expression, tensors, g)
+    for name, a, c, p, r in zip(("x", "weight", "bias"), blocks, whole, peer, ref):
+        assert rel_err(as_numpy(a), as_numpy(c)) <= 1e-6, name  # the backward's chunks differ: rounding only
+        assert rel_err(as_numpy(a), as_numpy(r)) <= 2 * rel_err(as_numpy(p), as_numpy(r)) + EPS[torch.float32], name
+
+
 @pytest.mark.parametrize("setting", ["legacy", "new"])
 def test_ieee_backward_stays_strict_when_torch_allows_tf32(rng, setting):
     tensors, g = cuda_inputs(rng, (64,), 4096, 256, torch.float32)

@@ -424,3 +424,32 @@ def test_meta_and_fake_tensors_take_the_fake_implementations():
     with FakeTensorMode():
         out = cft.linear_sigmoid_sum(torch.randn(2, 3, 4), torch.randn(5, 4), torch.randn(5))
     assert isinstance(out, FakeTensor) and out.shape == (2, 3, 1)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace` is deprecated:DeprecationWarning")  # torch's own
+def test_tracers_and_modes_record_the_custom_ops(rng):
+    """A call under make_fx, torch.jit.trace or a dispatch mode goes through the ops, so the trace replays it."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    (x, w, b), g = inputs(rng, (4,), 3, 5, torch.float32)
+    expected = cft.linear_sigmoid_sum(x, w, b)
+    graph = make_fx(lambda x, w, b: cft.linear_sigmoid_sum(x, w, b))(x, w, b)
+    assert "cupy_fused.linear_sigmoid_sum" in graph.code
+    assert torch.equal(graph(x, w, b), expected)
+    traced = torch.jit.trace(lambda x, w, b: cft.linear_sigmoid_sum(x, w, b), (x, w, b))
+    assert torch.equal(traced(x * 2, w, b), cft.linear_sigmoid_sum(x * 2, w, b))
+
+    class Seen(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.add(str(func))
+            return func(*args, **(kwargs or {}))
+
+    x.requires_grad_(True)
+    with Seen() as seen:
+        torch.autograd.grad(cft.linear_sigmoid_sum(x, w, b), x, g)
+    assert {"cupy_fused.linear_sigmoid_sum_train.default", "cupy_fused.linear_sigmoid_sum_backward.default"} <= seen.ops

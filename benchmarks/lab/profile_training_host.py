@@ -5,7 +5,7 @@ and a cProfile of our step.
 Prediction (session 10): our step's GPU work is ~0.25 ms at 512 x 2048 x 3000 and the rest of its 1.2 ms is
 host time spread over the custom op's dispatch, plan lookups and per-launch ctypes calls.
 
-    PYTHONPATH=$PWD python3 benchmarks/lab/profile_training_host.py [B K N]
+    PYTHONPATH=$PWD python3 benchmarks/lab/profile_training_host.py [B K N] [--rounds R]
 """
 
 import cProfile
@@ -84,7 +84,8 @@ class PlainFunction(torch.autograd.Function):
 
 
 def main() -> int:
-    B, K, N = (int(a) for a in sys.argv[1:4]) if len(sys.argv) > 3 else (512, 2048, 3000)
+    shape = [int(a) for a in sys.argv[1:4] if a.isdigit()]
+    B, K, N = shape if len(shape) == 3 else (512, 2048, 3000)
     bound = 1 / math.sqrt(K)
     x = torch.randn(B, K, device="cuda", requires_grad=True)
     w = torch.empty(N, K, device="cuda").uniform_(-bound, bound).requires_grad_()
@@ -111,6 +112,12 @@ def main() -> int:
     steps["backward op alone"] = lambda: torch.ops.cupy_fused.linear_sigmoid_sum_backward(
         g, xd, wd, bd, saved, None, cft.DEFAULT_WORKSPACE_BYTES, True, True, True
     )
+    if "--rounds" in sys.argv:  # torch and ours in turn, to see the host's drift between them
+        print(f"{B} x {K} x {N}: wall us per step, torch fp32 / ours default, rounds in turn")
+        for _ in range(int(sys.argv[sys.argv.index("--rounds") + 1])):
+            t, o = per_step_us(steps["torch fp32"])[1], per_step_us(steps["ours default"])[1]
+            print(f"  {t:8.1f} / {o:8.1f} = {o / t:5.2f}")
+        return 0
     table = []
     for name, fn in steps.items():
         print(f"{B} x {K} x {N} {name}: GPU kernels per step")
