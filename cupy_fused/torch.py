@@ -139,13 +139,28 @@ def _setup_context(ctx, inputs, output):
 
 
 def _backward(ctx, grad, *unused):
+    """The backward of both the ops' autograd and the eager path: ``backward.grad`` directly when the call may skip
+    the ops (``_eager``), else the backward op, also under create_graph=True, whose results then refuse a second
+    differentiation."""
     x, weight, bias, saved = ctx.saved_tensors
-    need_x, need_weight, need_bias = ctx.needs_input_grad[:3]
-    need_bias = bool(need_bias) and bias is not None
-    grad_x, grad_w, grad_b = torch.ops.cupy_fused.linear_sigmoid_sum_backward(
-        grad, x, weight, bias, saved, ctx.precision, ctx.workspace_bytes, bool(need_x), bool(need_weight), need_bias
-    )
-    grads = (grad_x if need_x else None, grad_w if need_weight else None, grad_b if need_bias else None)
+    need_x, need_weight, need_bias = (bool(n) for n in ctx.needs_input_grad[:3])
+    need_bias = need_bias and bias is not None
+    if not torch.is_grad_enabled() and _eager(grad, x, weight, bias, saved):
+        grads = backward.grad(
+            x,
+            weight,
+            bias,
+            grad,
+            precision=ctx.precision,
+            workspace_bytes=ctx.workspace_bytes,
+            need=(need_x, need_weight, need_bias),
+            saved=saved,
+        )
+    else:
+        grad_x, grad_w, grad_b = torch.ops.cupy_fused.linear_sigmoid_sum_backward(
+            grad, x, weight, bias, saved, ctx.precision, ctx.workspace_bytes, need_x, need_weight, need_bias
+        )
+        grads = (grad_x if need_x else None, grad_w if need_weight else None, grad_b if need_bias else None)
     return grads + (None,) * (len(ctx.needs_input_grad) - 3)
 
 
@@ -154,9 +169,9 @@ _train_op.register_autograd(_backward, setup_context=_setup_context)
 
 
 class _EagerTraining(torch.autograd.Function):
-    """A training call in eager mode: the training op's forward and the backward op's body (``backward.forward``,
-    ``backward.grad``) without the ops' dispatch, which cost about 260 us of host time per step at 512 x 2048 x 3000
-    on the H100 machine (benchmarks/lab/profile_training_host.py)."""
+    """A training call in eager mode: the training op's forward (``backward.forward``) and the ops' backward (which
+    calls ``backward.grad`` directly in eager mode) without the ops' dispatch, which cost about 260 us of host time
+    per step at 512 x 2048 x 3000 on the H100 machine (benchmarks/lab/profile_training_host.py)."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, precision, method, workspace_bytes, save_bytes):
@@ -168,38 +183,26 @@ class _EagerTraining(torch.autograd.Function):
         ctx.workspace_bytes = workspace_bytes
         return out
 
-    @staticmethod
-    def backward(ctx, grad):
-        if torch.is_grad_enabled():  # create_graph=True: the backward op's results refuse a second differentiation
-            return _backward(ctx, grad)
-        x, weight, bias, saved = ctx.saved_tensors
-        need_x, need_weight, need_bias = ctx.needs_input_grad[:3]
-        grads = backward.grad(
-            x,
-            weight,
-            bias,
-            grad,
-            precision=ctx.precision,
-            workspace_bytes=ctx.workspace_bytes,
-            need=(need_x, need_weight, need_bias and bias is not None),
-            saved=saved,
-        )
-        return grads + (None,) * 4
+    backward = staticmethod(_backward)
+
+
+# whether something records or intercepts torch calls, resolved once; a private hook that is missing answers yes
+_dispatch_modes = getattr(torch._C, "_len_torch_dispatch_stack", lambda: 1)
+_INTERCEPTED = (
+    torch.compiler.is_compiling,
+    torch.jit.is_tracing,
+    getattr(torch._C, "_are_functorch_transforms_active", lambda: True),
+    lambda: _dispatch_modes() > 0,
+    getattr(torch._C, "_is_torch_function_mode_enabled", lambda: True),
+)
 
 
 def _eager(*tensors) -> bool:
     """Whether a call may skip the custom ops: nothing that records or intercepts torch calls is active
     (torch.compile, torch.export, torch.jit.trace, make_fx, a dispatch or torch-function mode, a torch.func
     transform) and the tensors are plain CPU or CUDA tensors (fake, meta and subclassed tensors go through the ops
-    and their fake implementations). A private torch hook that is missing counts as active."""
-    C = torch._C
-    if (
-        torch.compiler.is_compiling()
-        or torch.jit.is_tracing()
-        or getattr(C, "_are_functorch_transforms_active", lambda: True)()
-        or getattr(C, "_len_torch_dispatch_stack", lambda: 1)() > 0
-        or getattr(C, "_is_torch_function_mode_enabled", lambda: True)()
-    ):
+    and their fake implementations)."""
+    if any(active() for active in _INTERCEPTED):
         return False
     return all(t is None or (type(t) in (Tensor, nn.Parameter) and t.device.type in ("cpu", "cuda")) for t in tensors)
 
