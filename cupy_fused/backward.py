@@ -8,7 +8,8 @@ With g the gradient of the output, s' = sigmoid'(x @ W.T + b):
 A training forward (``forward``) saves s' when its (B, N) block in the accumulator dtype fits ``save_bytes``
 (default: the workspace bound): the forward kernels write it in their epilogue, and the backward then runs two GEMMs
 per chunk and no recompute. Otherwise z is recomputed. Either way the backward works over chunks of N whose
-(B, chunk) block, and for half inputs the float32 copies of the chunk's weight rows and gradient, fit
+(B, chunk) blocks (z or gz, and gz.T when grad_W is asked for: the K-major operand of grad_W = gz.T @ x, written by
+the kernel that forms gz), and for half inputs the float32 copies of the chunk's weight rows and gradient, fit
 ``workspace_bytes``; the (B, N) matrix is never formed beyond the saved s'. sigmoid' is taken as e / (1 + e)^2
 with e = exp(-|z|) on the GPU and as 1 / (4 cosh(z / 2)^2) on the host (both accurate for every z). Half inputs are
 computed in float32 (float64 for float64) and the gradients cast at the end. Only the gradients asked for are
@@ -16,9 +17,9 @@ computed; the saved s' is only read.
 
 Precision of the GEMMs, chosen per call with no global state read or changed: the forward precision's row of
 precision.TABLE. "tf32x3" for the fp32-accurate default and "tf32x3": float32 grad_W = gz.T @ x, and grad_x = gz @ W
-from X3_GRAD_X_ROWS rows up, run on our wgmma tile GEMM (backends/fused.py: X3Gemm; sm_90a) over K-major copies the
-backward makes (x.T once, gz.T per chunk; W.T per chunk from X3_GRAD_X_COPY_ROWS rows, below that the GEMM reads W
-as it is when its rows are 16-byte aligned), everything else through strict fp32 cuBLASLt (also the whole backward
+from X3_GRAD_X_ROWS rows up, run on our wgmma tile GEMM (backends/fused.py: X3Gemm; sm_90a) over K-major operands
+(gz.T; x.T copied once; W.T copied per chunk from X3_GRAD_X_COPY_ROWS rows, below that the GEMM reads W as it is
+when its rows are 16-byte aligned), everything else through strict fp32 cuBLASLt (also the whole backward
 on other GPUs and for half inputs). Below X3_GRAD_X_ROWS rows grad_x stays strict: reading W once in fp32 is
 faster than a 128-row tensor-core tile. "ieee": strict fp32; "tf32": TF32; "bf16": bf16-rounded operands, all through
 cuBLASLt. cuBLAS's own TF32 GEMM on stacked hi / lo operands was measured and refused: its tensor-core accumulation
@@ -253,26 +254,36 @@ class _GpuBackward:
         self.ldw = k if half else ldw
         self.ldw_caller = ldw
         self.ldx_caller = ldx
-        rows4 = round_up(rows, 4)  # row stride of the K-major copies x.T and gz.T (16-byte aligned rows)
+        need_x, need_w, need_b = need
+        # gz is written row-major (z) for grad_x, and for grad_b when there is no gz.T; transposed (gz.T, row stride
+        # rows4: 16-byte aligned rows) for grad_W, whose GEMM then reads both operands along the batch without
+        # transposing tiles (cuBLAS's TF32 GEMM with an N-major operand: 0.52 ms against 0.33 at 4096^3).
+        self.write_z = need_x or (need_b and not need_w)
+        z_block = self.write_z or not from_saved  # the recomputed z lands there too
+        rows4 = round_up(rows, 4)
         x3 = precision == "tf32x3" and dtype == "float32" and k > 0 and loader.device_info(device_id).arch == "sm_90a"
-        x3_w = x3 and need[1]
-        x3_x = x3 and need[0] and rows >= X3_GRAD_X_ROWS and (aligned or rows >= X3_GRAD_X_COPY_ROWS)
+        x3_w = x3 and need_w
+        x3_x = x3 and need_x and rows >= X3_GRAD_X_ROWS and (aligned or rows >= X3_GRAD_X_COPY_ROWS)
         wt_copy = x3_x and rows >= X3_GRAD_X_COPY_ROWS
-        xt_bytes = 4 * k * rows4 if x3_w else 0
-        step = chunk_columns(rows, n, k, self.acc_item, half, workspace_limit)
-        if (x3_w or x3_x) and xt_bytes <= workspace_limit // 2:
-            # a chunk's columns cost z, gz.T and W.T; x.T is paid once. Row strides of z and W.T: multiples of 4.
-            column_bytes = 4 * (rows + (rows4 if x3_w else 0) + (k if wt_copy else 0))
-            x3_step = backends.chunk_columns(n, column_bytes, workspace_limit - xt_bytes)
-            if x3_step == n and (workspace_limit - xt_bytes) // column_bytes >= round_up(n, 4):
-                x3_step = round_up(n, 4)  # one chunk: z's row stride padded to a multiple of 4
-            if x3_step % 4 == 0:
-                step = x3_step
-            else:
-                x3_w = x3_x = False
-        else:
-            x3_w = x3_x = False
-        wt_copy = wt_copy and x3_x
+
+        def columns(x3_w, wt_copy):
+            """Columns per chunk: each costs its z and gz.T columns (and W.T's, and the float32 copies of half
+            weights); x.T is paid once. 0 when x.T takes more than half the workspace."""
+            fixed = 4 * k * rows4 if x3_w else 0
+            if fixed > workspace_limit // 2:
+                return 0
+            column = self.acc_item * (rows * z_block + rows4 * need_w) + (8 * k if half else 0) + (4 * k * wt_copy)
+            step = backends.chunk_columns(n, column, workspace_limit - fixed)
+            if step == n and (workspace_limit - fixed) // column >= round_up(n, 4):
+                step = round_up(n, 4)  # one chunk: z's row stride padded to a multiple of 4
+            return step
+
+        step = columns(x3_w, wt_copy)
+        if not step:
+            x3_w, step = False, columns(False, wt_copy)
+        if x3_x and step % 4:  # the tf32x3 grad_x reads z with 16-byte aligned rows
+            x3_x = wt_copy = False
+            step = columns(x3_w, False)
         self.step, self.x3_w, self.x3_x, self.wt_copy = step, x3_w, x3_x, wt_copy
         compute = compute_type("float32" if half else dtype, "ieee" if precision == "tf32x3" else precision)
         ab = acc if half else dtype
@@ -298,9 +309,9 @@ class _GpuBackward:
         def grad_w_gemm(width):  # grad_W chunk (width x k) = gz.T (width x rows) . x (rows x k)
             if x3_w:  # as gz.T . (x.T (k x rows)).T
                 return X3Gemm(width, k, rows, rows4, rows4, k, device_id)
-            if need[1] and k:
+            if need[1] and k:  # as x (k x rows, column-major) . gz.T (rows x width, column-major)
                 return Gemm(
-                    k, width, rows, ab, acc, compute, False, True, self.ldx, step, k, device_id, (x_al, 16, gw_al)
+                    k, width, rows, ab, acc, compute, False, False, self.ldx, rows4, k, device_id, (x_al, 16, gw_al)
                 )
             return None
 
@@ -312,14 +323,28 @@ class _GpuBackward:
                 else None,
                 grad_x_gemm(width),
                 grad_w_gemm(width),
-                # grad_b (width) = gz.T (width x rows, stored as gz) . ones (rows)
-                Gemm(width, 1, rows, acc, acc, strict, False, False, step, rows, width, device_id, (16, 16, gb_al))
-                if need[2]
+                # grad_b (width) = gz.T (width x rows, read from z or gz.T) . ones (rows)
+                Gemm(
+                    width,
+                    1,
+                    rows,
+                    acc,
+                    acc,
+                    strict,
+                    not self.write_z,
+                    False,
+                    step if self.write_z else rows4,
+                    rows,
+                    width,
+                    device_id,
+                    (16, 16, gb_al),
+                )
+                if need_b
                 else None,
             )
         lt = max([g.workspace_bytes for trio in self.gemms.values() for g in trio if g is not None] + [0])
         self.g_direct = dtype == acc and g_stride == 1  # the kernels read the caller's grad_out as it is
-        sections = [("z", rows * step * self.acc_item), ("ones", rows * self.acc_item)]
+        sections = [("z", rows * step * self.acc_item * z_block), ("ones", rows * self.acc_item)]
         if not self.g_direct:
             sections.append(("g", rows * self.acc_item))
         if half:
@@ -330,8 +355,10 @@ class _GpuBackward:
                 ("gb32", step * 4),
                 ("gx32", rows * k * 4),
             ]
+        if need_w:
+            sections.append(("gzT", step * rows4 * self.acc_item))
         if x3_w:
-            sections += [("xT", k * rows4 * 4), ("gzT", step * rows4 * 4)]
+            sections.append(("xT", k * rows4 * 4))
         if wt_copy:
             sections.append(("wT", k * step * 4))
         self.rows4 = rows4
@@ -347,17 +374,20 @@ class _GpuBackward:
 
         t, a = CTYPE[dtype], CTYPE[acc]
         convert_params = [(U64, None), (I64, None), (U64, None), (I64, None), (I64, None), (I64, None)]
-        blocks = 4 * loader.device_info(device_id).sms
+        sms = loader.device_info(device_id).sms
+        blocks = 4 * sms
         self.to_acc = launch(f"bw::convert<{t}, {a}>", blocks, convert_params)
         self.from_acc = launch(f"bw::convert<{a}, {t}>", blocks, convert_params)
         self.sigmoid_grad = launch(
             f"bw::sigmoid_grad<{a}, {t}, {cpp_bool(from_saved)}>",
-            blocks,
+            8 * sms,  # a full GPU of 256-thread blocks
             [
                 (U64, None),
                 (I64, n if from_saved else step),
                 (U64, None),
                 (I64, step),
+                (U64, None),
+                (I64, rows4),
                 (U64, None),
                 (U64, None),
                 (I64, rows),
@@ -375,6 +405,7 @@ class _GpuBackward:
         need_x, need_w, need_b = self.need
         off = self.offsets
         z, ones, lt = ws + off["z"], ws + off["ones"], ws + off["lt"]
+        gz_t = ws + off["gzT"] if need_w else 0
         if self.g_direct:
             g_acc = g
         else:
@@ -406,9 +437,11 @@ class _GpuBackward:
             else:
                 z_gemm.run(w_in, x_in, z, lt, stream)
                 src = z
-            self.sigmoid_grad(stream, src, z, b + start * item if b else 0, g_acc, width)
+            self.sigmoid_grad(
+                stream, src, z if self.write_z else 0, gz_t if need_w else 0, b + start * item if b else 0, g_acc, width
+            )
             if gb_gemm is not None:
-                gb_gemm.run(z, ones, gb32 if half else grad_b + start * item, lt, stream)
+                gb_gemm.run(z if self.write_z else gz_t, ones, gb32 if half else grad_b + start * item, lt, stream)
                 if half:
                     self.from_acc(stream, gb32, width, grad_b + start * item, width, 1, width)
             if self.wt_copy:
@@ -419,14 +452,13 @@ class _GpuBackward:
             elif gx_gemm is not None:
                 gx_gemm.run(w_in, z, gx32 if half else grad_x, lt, stream, accumulate=start > 0)
             if self.x3_w:
-                self.transpose(stream, z, step, ws + off["gzT"], self.rows4, rows, width)
-                gw_gemm.run(ws + off["gzT"], ws + off["xT"], grad_w + start * k * item, lt, stream)
+                gw_gemm.run(gz_t, ws + off["xT"], grad_w + start * k * item, lt, stream)
             elif gw_gemm is not None:
                 if half:
-                    gw_gemm.run(x_in, z, gw32, lt, stream)
+                    gw_gemm.run(x_in, gz_t, gw32, lt, stream)
                     self.from_acc(stream, gw32, k, grad_w + start * k * item, k, width, k)
                 else:
-                    gw_gemm.run(x_in, z, grad_w + start * k * item, lt, stream)
+                    gw_gemm.run(x_in, gz_t, grad_w + start * k * item, lt, stream)
         if half and need_x and k:
             self.from_acc(stream, gx32, k, grad_x, k, rows, k)
 

@@ -25,6 +25,8 @@ __global__ void __launch_bounds__(256) sigmoid_sum(const Z* __restrict__ z, long
     for (int r = 0; r < ROWS; ++r) sums[r] = A(0);
 
     const long long body = VEC ? cols / V * V : 0;
+    // saved rows 16-byte aligned too: the VEC loop stores s' 16 bytes at a time
+    const bool saved_vec = ld_saved % V == 0 && reinterpret_cast<unsigned long long>(saved) % 16 == 0;
     if constexpr (VEC) {
         struct alignas(16) Pack { Z v[V]; };
 #pragma unroll 2
@@ -42,11 +44,23 @@ __global__ void __launch_bounds__(256) sigmoid_sum(const Z* __restrict__ z, long
 #pragma unroll
             for (int r = 0; r < ROWS; ++r)
                 if (r < live) {
+                    A ds[V];
 #pragma unroll
                     for (int v = 0; v < V; ++v) {
                         const A zv = A(cf::to_acc(p[r].v[v])) + b[v];
                         sums[r] += cf::sigmoid(zv);
-                        if (saved != nullptr) saved[(row0 + r) * ld_saved + j + v] = cf::dsigmoid(zv);
+                        ds[v] = cf::dsigmoid(zv);
+                    }
+                    if (saved != nullptr) {
+                        A* dst = saved + (row0 + r) * ld_saved + j;
+                        if (sizeof(ds) == 16 && saved_vec) {  // one 16-byte store, as z was read
+                            float4 raw;
+                            memcpy(&raw, ds, sizeof(raw));
+                            __stcs(reinterpret_cast<float4*>(dst), raw);
+                        } else {
+#pragma unroll
+                            for (int v = 0; v < V; ++v) dst[v] = ds[v];
+                        }
                     }
                 }
         }
