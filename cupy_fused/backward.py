@@ -23,7 +23,8 @@ when its rows are 16-byte aligned), everything else through strict fp32 cuBLASLt
 on other GPUs and for half inputs). Below X3_GRAD_X_ROWS rows grad_x stays strict: reading W once in fp32 is
 faster than a 128-row tensor-core tile. "ieee": strict fp32; "tf32": TF32; "bf16": bf16-rounded operands, all through
 cuBLASLt. cuBLAS's own TF32 GEMM on stacked hi / lo operands was measured and refused: its tensor-core accumulation
-made the error 6.7x strict fp32's (benchmarks/NOTES.md). The NumPy backend is always strict.
+made the error 6.7x strict fp32's (benchmarks/NOTES.md). grad_b is summed in the accumulator dtype by our kernels
+(per 64-row tile as gz is formed, then over the tiles), in a fixed order. The NumPy backend is always strict.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from .plans import CACHE, DEFAULT_WORKSPACE_BYTES, linear_key, resolve_linear
 from .precision import TABLE
 
 HALF = ("float16", "bfloat16")
+SIGMOID_GRAD_TILE_ROWS = 64  # rows of kernels/backward.cu's sigmoid_grad tiles: one partial column sum per tile
 # grad_x in tf32x3 from X3_GRAD_X_ROWS rows (below, strict fp32 reading W once is faster), reading W as it is below
 # X3_GRAD_X_COPY_ROWS (needs 16-byte aligned rows), from there on a copy of W.T (the copy is cheaper than the GEMM's
 # transposing loads). H100, benchmarks/NOTES.md session 6.
@@ -255,27 +257,32 @@ class _GpuBackward:
         self.ldw_caller = ldw
         self.ldx_caller = ldx
         need_x, need_w, need_b = need
-        # gz is written row-major (z) for grad_x, and for grad_b when there is no gz.T; transposed (gz.T, row stride
-        # rows4: 16-byte aligned rows) for grad_W, whose GEMM then reads both operands along the batch without
-        # transposing tiles (cuBLAS's TF32 GEMM with an N-major operand: 0.52 ms against 0.33 at 4096^3).
-        self.write_z = need_x or (need_b and not need_w)
+        # gz is written row-major (z) for grad_x and transposed (gz.T, row stride rows4: 16-byte aligned rows) for
+        # grad_W, whose GEMM then reads both operands along the batch without transposing tiles (cuBLAS's TF32 GEMM
+        # with an N-major operand: 0.52 ms against 0.33 at 4096^3); grad_b from column sums per 64-row tile.
+        self.write_z = need_x
         z_block = self.write_z or not from_saved  # the recomputed z lands there too
         rows4 = round_up(rows, 4)
+        row_tiles = self.row_tiles = -(-rows // SIGMOID_GRAD_TILE_ROWS)
         x3 = precision == "tf32x3" and dtype == "float32" and k > 0 and loader.device_info(device_id).arch == "sm_90a"
         x3_w = x3 and need_w
         x3_x = x3 and need_x and rows >= X3_GRAD_X_ROWS and (aligned or rows >= X3_GRAD_X_COPY_ROWS)
         wt_copy = x3_x and rows >= X3_GRAD_X_COPY_ROWS
 
         def columns(x3_w, wt_copy):
-            """Columns per chunk: each costs its z and gz.T columns (and W.T's, and the float32 copies of half
-            weights); x.T is paid once. 0 when x.T takes more than half the workspace."""
+            """Columns per chunk: each costs its z and gz.T columns and its grad_b partial sums (and W.T's, and the
+            float32 copies of half weights); x.T is paid once. 0 when x.T takes more than half the workspace."""
             fixed = 4 * k * rows4 if x3_w else 0
             if fixed > workspace_limit // 2:
                 return 0
-            column = self.acc_item * (rows * z_block + rows4 * need_w) + (8 * k if half else 0) + (4 * k * wt_copy)
+            # grad_b's partial sums and W.T share bytes: each chunk's sums are read before its W.T is copied
+            column = self.acc_item * (rows * z_block + rows4 * need_w) + (8 * k if half else 0)
+            column += max(self.acc_item * row_tiles * need_b, 4 * k * wt_copy)
             step = backends.chunk_columns(n, column, workspace_limit - fixed)
             if step == n and (workspace_limit - fixed) // column >= round_up(n, 4):
                 step = round_up(n, 4)  # one chunk: z's row stride padded to a multiple of 4
+            elif 8 <= step < n:  # chunks of equal width (a multiple of 8), no narrow last one
+                step = min(step, round_up(-(-n // -(-n // step)), 8))
             return step
 
         step = columns(x3_w, wt_copy)
@@ -292,8 +299,6 @@ class _GpuBackward:
         # float32 buffers in the workspace, grad_x, and the chunks of grad_W
         x_al = w_al = 16 if (half or aligned) else self.item
         gw_al = 16 if (half or (step * k * self.item) % 16 == 0) else self.item
-        gb_al = 16 if (half or (step * self.item) % 16 == 0) else self.item
-        strict = compute_type("float32" if half else dtype, "ieee")  # grad_b: a sum, always in full precision
 
         def grad_x_gemm(width):  # grad_x (rows x k) += gz (rows x width) . W chunk (width x k)
             if wt_copy:  # as gz . (W.T (k x width)).T
@@ -323,28 +328,14 @@ class _GpuBackward:
                 else None,
                 grad_x_gemm(width),
                 grad_w_gemm(width),
-                # grad_b (width) = gz.T (width x rows, read from z or gz.T) . ones (rows)
-                Gemm(
-                    width,
-                    1,
-                    rows,
-                    acc,
-                    acc,
-                    strict,
-                    not self.write_z,
-                    False,
-                    step if self.write_z else rows4,
-                    rows,
-                    width,
-                    device_id,
-                    (16, 16, gb_al),
-                )
-                if need_b
-                else None,
             )
-        lt = max([g.workspace_bytes for trio in self.gemms.values() for g in trio if g is not None] + [0])
+        lt = max([g.workspace_bytes for gemms in self.gemms.values() for g in gemms if g is not None] + [0])
         self.g_direct = dtype == acc and g_stride == 1  # the kernels read the caller's grad_out as it is
-        sections = [("z", rows * step * self.acc_item * z_block), ("ones", rows * self.acc_item)]
+        sections = [
+            ("z", rows * step * self.acc_item * z_block),
+            # grad_b's column sums per 64-row tile, and the chunk's W.T copy once they are read
+            ("partial", max(self.row_tiles * step * self.acc_item * need_b, 4 * k * step * wt_copy)),
+        ]
         if not self.g_direct:
             sections.append(("g", rows * self.acc_item))
         if half:
@@ -352,15 +343,12 @@ class _GpuBackward:
                 ("x32", rows * k * 4),
                 ("w32", step * k * 4),
                 ("gw32", step * k * 4),
-                ("gb32", step * 4),
                 ("gx32", rows * k * 4),
             ]
         if need_w:
             sections.append(("gzT", step * rows4 * self.acc_item))
         if x3_w:
             sections.append(("xT", k * rows4 * 4))
-        if wt_copy:
-            sections.append(("wT", k * step * 4))
         self.rows4 = rows4
         sections.append(("lt", lt))
         self.offsets, total = {}, 0
@@ -389,12 +377,18 @@ class _GpuBackward:
                 (U64, None),
                 (I64, rows4),
                 (U64, None),
+                (I64, step),
+                (U64, None),
                 (U64, None),
                 (I64, rows),
                 (I64, None),
             ],
         )
-        self.ones = launch(f"bw::ones<{a}>", blocks, [(U64, None), (I64, rows)])
+        self.column_sums = launch(
+            f"bw::column_sums<{a}, {t}>",
+            min(blocks, -(-step // 32)),  # 32 columns a block
+            [(U64, None), (I64, step), (I64, self.row_tiles), (U64, None), (I64, None)],
+        )
         self.transpose = launch("bw::transpose<float>", blocks, [(U64, None), (I64, None)] * 2 + [(I64, None)] * 2)
         self.g_stride = g_stride
 
@@ -404,17 +398,15 @@ class _GpuBackward:
         rows, k, n, step, item, half = self.rows, self.k, self.n, self.step, self.item, self.half
         need_x, need_w, need_b = self.need
         off = self.offsets
-        z, ones, lt = ws + off["z"], ws + off["ones"], ws + off["lt"]
+        z, partial, lt = ws + off["z"], ws + off["partial"], ws + off["lt"]
         gz_t = ws + off["gzT"] if need_w else 0
         if self.g_direct:
             g_acc = g
         else:
             g_acc = ws + off["g"]
             self.to_acc(stream, g, self.g_stride, g_acc, 1, rows, 1)
-        if need_b:
-            self.ones(stream, ones)
         if half:
-            x32, w32, gw32, gb32, gx32 = (ws + off[s] for s in ("x32", "w32", "gw32", "gb32", "gx32"))
+            x32, w32, gw32, gx32 = (ws + off[s] for s in ("x32", "w32", "gw32", "gx32"))
             self.to_acc(stream, x, self.ldx_caller, x32, k, rows, k)
             x_in = x32
         else:
@@ -423,7 +415,7 @@ class _GpuBackward:
             self.transpose(stream, x_in, self.ldx, ws + off["xT"], self.rows4, rows, k)
         for start in range(0, n, step):
             width = min(step, n - start)
-            z_gemm, gx_gemm, gw_gemm, gb_gemm = self.gemms[width]
+            z_gemm, gx_gemm, gw_gemm = self.gemms[width]
             if half:
                 self.to_acc(stream, w + start * self.ldw_caller * item, self.ldw_caller, w32, k, width, k)
                 w_in = w32
@@ -438,15 +430,20 @@ class _GpuBackward:
                 z_gemm.run(w_in, x_in, z, lt, stream)
                 src = z
             self.sigmoid_grad(
-                stream, src, z if self.write_z else 0, gz_t if need_w else 0, b + start * item if b else 0, g_acc, width
+                stream,
+                src,
+                z if self.write_z else 0,
+                gz_t if need_w else 0,
+                partial if need_b else 0,
+                b + start * item if b else 0,
+                g_acc,
+                width,
             )
-            if gb_gemm is not None:
-                gb_gemm.run(z if self.write_z else gz_t, ones, gb32 if half else grad_b + start * item, lt, stream)
-                if half:
-                    self.from_acc(stream, gb32, width, grad_b + start * item, width, 1, width)
+            if need_b:
+                self.column_sums(stream, partial, grad_b + start * item, width)
             if self.wt_copy:
-                self.transpose(stream, w_in, self.ldw, ws + off["wT"], step, width, k)
-                gx_gemm.run(z, ws + off["wT"], grad_x, lt, stream, accumulate=start > 0)
+                self.transpose(stream, w_in, self.ldw, partial, step, width, k)  # W.T where the sums were
+                gx_gemm.run(z, partial, grad_x, lt, stream, accumulate=start > 0)
             elif self.x3_x:
                 gx_gemm.run(z, w_in, grad_x, lt, stream, accumulate=start > 0)
             elif gx_gemm is not None:
@@ -559,7 +556,7 @@ def instances() -> list[str]:
     for dtype, t in CTYPE.items():
         a = CTYPE[acc_dtype(dtype)]
         names += [
-            f"bw::ones<{a}>",
+            f"bw::column_sums<{a}, {t}>",
             f"bw::convert<{t}, {a}>",
             f"bw::convert<{a}, {t}>",
             f"bw::sigmoid_grad<{a}, {t}, false>",

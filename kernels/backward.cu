@@ -7,8 +7,10 @@
 //   reads it without transposing tiles). src may be z itself (the recomputed block, in place). SAVED: src holds
 //   sigmoid'(z) already (saved by the forward), gz[r, j] = g[r] * src[r, j]; src is only read. Tiles of 64 rows x
 //   32 columns: a warp reads 32 consecutive columns of a row (8 rows a thread, all loads issued before the first
-//   use), and writes zt through shared memory, 32 consecutive rows of a column at a time.
-// bw::ones<A>: p[0 .. n) = 1 (the vector that turns grad_b = gz.T @ 1 into a GEMV).
+//   use), and writes zt through shared memory, 32 consecutive rows of a column at a time. partial (non-null): each
+//   tile's column sums of gz, partial[tile_row * ldp + j] (tile_row = r / 64), in a fixed order.
+// bw::column_sums<A, T>: out[j] = sum over tiles t of partial[t * ldp + j], cast to T: grad_b from the partial
+//   sums, in a fixed order (deterministic, no atomics).
 // bw::convert<From, To>: dst = src over a (rows, cols) block with row strides lds, ldd (half <-> float copies).
 // bw::transpose<A>: dst[c * ldd + r] = src[r * lds + c] over a (rows, cols) block, 32 x 32 tiles through shared
 //   memory (both sides coalesced): the K-major copies that the tf32x3 GEMMs read (x.T, W.T).
@@ -19,9 +21,11 @@ namespace bw {
 template <typename A, typename T, bool SAVED>
 __global__ void __launch_bounds__(256)
 sigmoid_grad(const A* src, long long lds, A* z, long long ldz, A* __restrict__ zt, long long ldzt,
-             const T* __restrict__ bias, const A* __restrict__ g, long long rows, long long cols) {
+             A* __restrict__ partial, long long ldp, const T* __restrict__ bias, const A* __restrict__ g,
+             long long rows, long long cols) {
     constexpr int TR = 64, TC = 32, PER = TR / 8;  // 8 warps: warp w holds rows w, w + 8, ... of the tile
     __shared__ A tile[TR][TC + 1];
+    __shared__ A sums[8][TC];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const long long tiles_c = (cols + TC - 1) / TC, tiles = (rows + TR - 1) / TR * tiles_c;
     for (long long t = blockIdx.x; t < tiles; t += gridDim.x) {
@@ -34,30 +38,58 @@ sigmoid_grad(const A* src, long long lds, A* z, long long ldz, A* __restrict__ z
             v[i] = (live_c && r < rows) ? src[r * lds + c] : A(0);
         }
         const A b = (!SAVED && bias != nullptr && live_c) ? A(cf::to_acc(bias[c])) : A(0);
+        A sum = A(0);
 #pragma unroll
         for (int i = 0; i < PER; ++i) {
             const long long r = r0 + warp + 8 * i;
             const A gz = r < rows ? g[r] * (SAVED ? v[i] : cf::dsigmoid(v[i] + b)) : A(0);
             if (z != nullptr && live_c && r < rows) z[r * ldz + c] = gz;
             tile[warp + 8 * i][lane] = gz;
+            sum += gz;
         }
+        sums[warp][lane] = sum;
+        if (zt == nullptr && partial == nullptr) continue;  // uniform over the block
+        __syncthreads();
         if (zt != nullptr) {
-            __syncthreads();
 #pragma unroll
             for (int i = 0; i < PER; ++i) {  // 64 (column, half of the rows) pairs, 8 a warp
                 const int pair = 8 * i + warp, tc = pair >> 1, tr = (pair & 1) * 32 + lane;
                 if (t % tiles_c * TC + tc < cols && r0 + tr < rows)
                     zt[(t % tiles_c * TC + tc) * ldzt + r0 + tr] = tile[tr][tc];
             }
-            __syncthreads();
         }
+        if (partial != nullptr && warp == 0 && live_c) {
+            A total = A(0);
+#pragma unroll
+            for (int w = 0; w < 8; ++w) total += sums[w][lane];
+            partial[r0 / TR * ldp + c] = total;
+        }
+        __syncthreads();
     }
 }
 
-template <typename A>
-__global__ void __launch_bounds__(256) ones(A* __restrict__ p, long long n) {
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
-        p[i] = A(1);
+template <typename A, typename T>
+__global__ void __launch_bounds__(256)
+column_sums(const A* __restrict__ partial, long long ldp, long long tiles, T* __restrict__ out, long long cols) {
+    __shared__ A part[8][32];  // 32 columns a block; warp w adds tiles w, w + 8, ...; then warp 0 adds the 8
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    for (long long c0 = (long long)blockIdx.x * 32; c0 < cols; c0 += (long long)gridDim.x * 32) {
+        const long long c = c0 + lane;
+        A total = A(0);
+        if (c < cols) {
+#pragma unroll 4
+            for (long long t = warp; t < tiles; t += 8) total += partial[t * ldp + c];
+        }
+        part[warp][lane] = total;
+        __syncthreads();
+        if (warp == 0 && c < cols) {
+            A sum = A(0);
+#pragma unroll
+            for (int w = 0; w < 8; ++w) sum += part[w][lane];
+            out[c] = cf::from_acc<T>(sum);
+        }
+        __syncthreads();
+    }
 }
 
 template <typename From, typename To>

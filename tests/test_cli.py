@@ -93,8 +93,9 @@ def test_bench_writes_the_same_rows_to_csv_and_json(tmp_path):
     rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))
     assert len(rows) == len(data["rows"]) >= 2
     for got, row in zip(rows, data["rows"]):
-        fields = {k: v for k, v in row.items() if k != "speedup"} | {
-            f"speedup.{p}": v for p, v in row["speedup"].items()
+        ratios = ("speedup", "loop_speedup")
+        fields = {k: v for k, v in row.items() if k not in ratios} | {
+            f"{name}.{p}": v for name in ratios for p, v in row[name].items()
         }
         assert set(fields) <= set(got) and got["section"] == "cpu"
         assert {k: v for k, v in got.items() if v != "" and k != "section"} == {
@@ -119,7 +120,11 @@ def test_gpu_tables_fit_120_columns_and_wide_shows_every_column(capsys):
         kernel_us=1.2,
     )
     rows = [
-        replace(longest, contender=name, speedup={} if name in peers else dict.fromkeys(peers, 1.5))
+        replace(
+            longest,
+            contender=name,
+            speedup={} if name in peers else dict.fromkeys(peers, 1.5),
+        )
         for name in [*peers, "ours default=tf32x3 (fused, auto)", "ours tf32 (cublas)"]
     ]
     rows.append(report.Row("sigmoid_sum 16384 x 65536", "ours", 1.4, 0.0, 3053.0, 4e-8, {"torch fp32": 5.5}, "", 1.4))
@@ -130,18 +135,24 @@ def test_gpu_tables_fit_120_columns_and_wide_shows_every_column(capsys):
         for shape in ("4096 x 4096 x 11008", "128 x 10 x 20")
         for name in names
     ]
+    training = [  # the training table: short contender names, the loop columns
+        replace(longest, contender=name, speedup=speedup, loop_speedup=speedup)
+        for name, speedup in (("torch fp32", {}), ("torch tf32", {}), ("ours default", {"torch fp32": 1.25}))
+    ]
     for wide in (False, True):
         console = report.stdout_console(wide)
         console.print(report.make_table(report.row_columns(rows), rows, wide, grouped=True))
         console.print(calls.table(call_rows, wide))
+        console.print(report.make_table(report.row_columns(training, loop=True), training, wide, grouped=True))
         out = capsys.readouterr().out
         lines = out.splitlines()
-        for r in rows:  # a line per row: no cell wrapped
+        for r in rows + training:  # a line per row: no cell wrapped
             assert any(line.startswith(r.shape) and r.contender in line for line in lines)
         assert all(any(line.startswith(r["shape"]) and "7396.8" in line for line in lines) for r in call_rows)
         if not wide:
             assert max(len(line) for line in lines) <= 120
             assert "TFLOP/s" not in out and "torch.compile fp32" not in out
+        assert "loop vs torch" in out and "1.25x" in out and "0.0700" in out  # training steps in a loop
     for header in ("TFLOP/s", "GB/s", "vs compile tf32", "floor", "extra MB", "kernel us", "torch.compile fp32"):
         assert header in out
 

@@ -32,7 +32,8 @@ class Row:
     floor: str = ""  # "x.xx of <floor> <ms>": the larger of bytes / HBM read and FLOPs / matmul rate at the precision
     floor_ms: float | None = None
     extra_mb: float | None = None  # peak device memory above the inputs during one call
-    host_us: float | None = None  # wall time per call in a loop (small shapes, where the host is the limit)
+    host_us: float | None = None  # wall time per call of back-to-back calls (small shapes, training steps)
+    loop_speedup: dict = field(default_factory=dict)  # over each torch peer, in wall time per call: peer / ours
     kernel_us: float | None = None  # summed kernel time per call (small shapes)
 
     @classmethod
@@ -58,8 +59,9 @@ def number(value: float | None, spec: str, suffix: str = "") -> str:
     return "" if value is None else format(value, spec) + suffix
 
 
-def row_columns(rows: list[Row], on_gpu: bool = True) -> list[Column]:
-    """The columns of the suite, training and CPU tables."""
+def row_columns(rows: list[Row], on_gpu: bool = True, loop: bool = False) -> list[Column]:
+    """The columns of the suite, training and CPU tables; ``loop`` (training): host_us is the wall time per step of
+    back-to-back steps, shown with its ratio to the best torch peer."""
     peers = list(dict.fromkeys(p for r in rows for p in r.speedup))
     each_peer = [
         Column(f"vs {p}", lambda r, p=p: number(r.speedup.get(p), ".2f", "x"), wide=True)
@@ -79,7 +81,14 @@ def row_columns(rows: list[Row], on_gpu: bool = True) -> list[Column]:
         Column("of floor", lambda r: number(None if r.floor_ms is None else r.floor_ms / r.ms, ".2f")),
         Column("floor", lambda r: r.floor, wide=True),
         Column("extra MB", lambda r: number(r.extra_mb, ".1f"), wide=True),
-        Column("host us", lambda r: number(r.host_us, ".1f"), wide=True),
+        *(
+            [
+                Column("loop ms", lambda r: number(None if r.host_us is None else r.host_us / 1e3, ".4f")),
+                Column("loop vs torch", lambda r: number(min(r.loop_speedup.values(), default=None), ".2f", "x")),
+            ]
+            if loop
+            else [Column("host us", lambda r: number(r.host_us, ".1f"), wide=True)]
+        ),
         Column("kernel us", lambda r: number(r.kernel_us, ".1f"), wide=True),
     ]
 
@@ -152,12 +161,14 @@ def cpu_environment() -> dict:
 
 def write_csv(path: str, rows_by_section: dict[str, list], meta: dict) -> None:
     """One line per row of each section (Rows or dicts): the section's name first, every field, each speedup as a
-    column "speedup.<peer>" (pandas.json_normalize's name); before the header, the meta as "# key: value" lines."""
+    column "speedup.<peer>" or "loop_speedup.<peer>" (pandas.json_normalize's names); before the header, the meta as
+    "# key: value" lines."""
     records = []
     for section, rows in rows_by_section.items():
         for row in rows:
             record = {"section": section, **(asdict(row) if isinstance(row, Row) else row)}
-            record.update({f"speedup.{peer}": value for peer, value in record.pop("speedup", {}).items()})
+            for name in ("speedup", "loop_speedup"):
+                record.update({f"{name}.{peer}": value for peer, value in record.pop(name, {}).items()})
             records.append(record)
     with open(path, "w", newline="") as f:
         f.writelines(f"# {key}: {value}\n" for key, value in meta.items() if key != "calls")  # calls: rows here

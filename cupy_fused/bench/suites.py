@@ -60,7 +60,7 @@ def bench_training(torch, timer, reps, rates, hbm) -> list[Row]:
             g = torch.rand(B, 1, device="cuda")
             flops = 3 * 2 * B * K * N  # forward, grad_x, grad_W (the floor's products; ours recomputes z on top)
             in_bytes = 4 * (2 * (B * K + N * K + N) + 2 * B)
-            peer_ms, grads = {}, {}
+            peer_ms, peer_loop_us, grads = {}, {}, {}
             step(f"{B} x {K} x {N}: float64 reference")
             leaves = [t.detach().double().requires_grad_() for t in (x, w, b)]
             ref = torch.autograd.grad(model(*leaves), leaves, grad_outputs=g.double())
@@ -84,14 +84,29 @@ def bench_training(torch, timer, reps, rates, hbm) -> list[Row]:
                     grads[name] = forward_backward(0)
                     extra = peak_extra_mb(torch, forward_backward)
                     ms = timer(forward_backward, 1, warmup=2, reps=training_reps(reps))
+                    loop_us = timer.loop_us(forward_backward, 1)[1]
                 if name.startswith("torch"):
-                    peer_ms[name] = ms
+                    peer_ms[name], peer_loop_us[name] = ms, loop_us
+                loop_speedup = {p: v / loop_us for p, v in peer_loop_us.items()} if name.startswith("ours") else {}
                 products = 2 * B * K * N
                 compute_ms = products / (rates[forward_rate] * 1e9) + 2 * products / (rates[backward_rate] * 1e9)
                 floor_ms = max(in_bytes / hbm / 1e6, compute_ms)
                 err = max(float((a.double() - r).norm() / r.norm()) for a, r in zip(grads[name], ref))  # worst of three
                 rows.append(
-                    Row.timed(label, name, ms, flops, in_bytes, err, peer_ms, floor_ms, "fwd+bwd", extra_mb=extra)
+                    Row.timed(
+                        label,
+                        name,
+                        ms,
+                        flops,
+                        in_bytes,
+                        err,
+                        peer_ms,
+                        floor_ms,
+                        "fwd+bwd",
+                        extra_mb=extra,
+                        host_us=loop_us,
+                        loop_speedup=loop_speedup,
+                    )
                 )
             del grads
             torch.cuda.empty_cache()
