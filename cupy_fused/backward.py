@@ -389,7 +389,7 @@ class _GpuBackward:
             min(blocks, -(-step // 32)),  # 32 columns a block
             [(U64, None), (I64, step), (I64, self.row_tiles), (U64, None), (I64, None)],
         )
-        self.transpose = launch("bw::transpose<float>", blocks, [(U64, None), (I64, None)] * 2 + [(I64, None)] * 2)
+        self.transpose = launch("bw::transpose<float>", 8 * sms, [(U64, None), (I64, None)] * 2 + [(I64, None)] * 2)
         self.g_stride = g_stride
 
     def run(self, x, w, b, g, saved, grad_x, grad_w, grad_b, ws, stream):

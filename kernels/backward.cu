@@ -12,24 +12,40 @@
 // bw::column_sums<A, T>: out[j] = sum over tiles t of partial[t * ldp + j], cast to T: grad_b from the partial
 //   sums, in a fixed order (deterministic, no atomics).
 // bw::convert<From, To>: dst = src over a (rows, cols) block with row strides lds, ldd (half <-> float copies).
-// bw::transpose<A>: dst[c * ldd + r] = src[r * lds + c] over a (rows, cols) block, 32 x 32 tiles through shared
-//   memory (both sides coalesced): the K-major copies that the tf32x3 GEMMs read (x.T, W.T).
+// bw::transpose<A>: dst[c * ldd + r] = src[r * lds + c] over a (rows, cols) block, in sigmoid_grad's tiles through
+//   shared memory (both sides coalesced): the K-major copies that the tf32x3 GEMMs read (x.T, W.T).
 #include "common.cuh"
 
 namespace bw {
+
+// The tiles of sigmoid_grad and transpose: 64 rows x 32 columns, 8 warps, warp w holding rows w, w + 8, ... (one
+// column per lane: a warp reads 32 consecutive columns of a row).
+constexpr int TR = 64, TC = 32, PER = TR / 8;
+
+// A tile in shared memory (tile[r][c]: row r0 + r, column c0 + c of a (rows, cols) block) stored transposed,
+// dst[c * ldd + r], 32 consecutive rows of a column per warp store. The caller synchronizes before and after.
+template <typename A>
+__device__ __forceinline__ void store_transposed(const A (&tile)[TR][TC + 1], A* __restrict__ dst, long long ldd,
+                                                 long long r0, long long c0, long long rows, long long cols) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int i = 0; i < PER; ++i) {  // 64 (column, half of the rows) pairs, 8 a warp
+        const int pair = 8 * i + warp, tc = pair >> 1, tr = (pair & 1) * 32 + lane;
+        if (c0 + tc < cols && r0 + tr < rows) dst[(c0 + tc) * ldd + r0 + tr] = tile[tr][tc];
+    }
+}
 
 template <typename A, typename T, bool SAVED>
 __global__ void __launch_bounds__(256)
 sigmoid_grad(const A* src, long long lds, A* z, long long ldz, A* __restrict__ zt, long long ldzt,
              A* __restrict__ partial, long long ldp, const T* __restrict__ bias, const A* __restrict__ g,
              long long rows, long long cols) {
-    constexpr int TR = 64, TC = 32, PER = TR / 8;  // 8 warps: warp w holds rows w, w + 8, ... of the tile
     __shared__ A tile[TR][TC + 1];
     __shared__ A sums[8][TC];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const long long tiles_c = (cols + TC - 1) / TC, tiles = (rows + TR - 1) / TR * tiles_c;
     for (long long t = blockIdx.x; t < tiles; t += gridDim.x) {
-        const long long r0 = t / tiles_c * TR, c = t % tiles_c * TC + lane;
+        const long long r0 = t / tiles_c * TR, c0 = t % tiles_c * TC, c = c0 + lane;
         const bool live_c = c < cols;
         A v[PER];
 #pragma unroll
@@ -50,14 +66,7 @@ sigmoid_grad(const A* src, long long lds, A* z, long long ldz, A* __restrict__ z
         sums[warp][lane] = sum;
         if (zt == nullptr && partial == nullptr) continue;  // uniform over the block
         __syncthreads();
-        if (zt != nullptr) {
-#pragma unroll
-            for (int i = 0; i < PER; ++i) {  // 64 (column, half of the rows) pairs, 8 a warp
-                const int pair = 8 * i + warp, tc = pair >> 1, tr = (pair & 1) * 32 + lane;
-                if (t % tiles_c * TC + tc < cols && r0 + tr < rows)
-                    zt[(t % tiles_c * TC + tc) * ldzt + r0 + tr] = tile[tr][tc];
-            }
-        }
+        if (zt != nullptr) store_transposed(tile, zt, ldzt, r0, c0, rows, cols);
         if (partial != nullptr && warp == 0 && live_c) {
             A total = A(0);
 #pragma unroll
@@ -107,16 +116,21 @@ template <typename A>
 __global__ void __launch_bounds__(256)
 transpose(const A* __restrict__ src, long long lds, A* __restrict__ dst, long long ldd, long long rows,
           long long cols) {
-    __shared__ A tile[32][33];
-    const long long tiles_c = (cols + 31) / 32, tiles = (rows + 31) / 32 * tiles_c;
-    const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;  // 8 rows of 32 threads
+    __shared__ A tile[TR][TC + 1];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const long long tiles_c = (cols + TC - 1) / TC, tiles = (rows + TR - 1) / TR * tiles_c;
     for (long long t = blockIdx.x; t < tiles; t += gridDim.x) {
-        const long long r0 = t / tiles_c * 32, c0 = t % tiles_c * 32;
-        for (int i = ty; i < 32; i += 8)
-            if (r0 + i < rows && c0 + tx < cols) tile[i][tx] = src[(r0 + i) * lds + c0 + tx];
+        const long long r0 = t / tiles_c * TR, c0 = t % tiles_c * TC, c = c0 + lane;
+        A v[PER];
+#pragma unroll
+        for (int i = 0; i < PER; ++i) {  // every load issued before the first store
+            const long long r = r0 + warp + 8 * i;
+            v[i] = (c < cols && r < rows) ? src[r * lds + c] : A(0);
+        }
+#pragma unroll
+        for (int i = 0; i < PER; ++i) tile[warp + 8 * i][lane] = v[i];
         __syncthreads();
-        for (int i = ty; i < 32; i += 8)
-            if (c0 + i < cols && r0 + tx < rows) dst[(c0 + i) * ldd + r0 + tx] = tile[tx][i];
+        store_transposed(tile, dst, ldd, r0, c0, rows, cols);
         __syncthreads();
     }
 }
