@@ -44,14 +44,16 @@ __global__ void __launch_bounds__(256) sigmoid_sum(const Z* __restrict__ z, long
 #pragma unroll
             for (int r = 0; r < ROWS; ++r)
                 if (r < live) {
-                    A ds[V];
+                    A zv[V];
 #pragma unroll
                     for (int v = 0; v < V; ++v) {
-                        const A zv = A(cf::to_acc(p[r].v[v])) + b[v];
-                        sums[r] += cf::sigmoid(zv);
-                        ds[v] = cf::dsigmoid(zv);
+                        zv[v] = A(cf::to_acc(p[r].v[v])) + b[v];
+                        sums[r] += cf::sigmoid(zv[v]);
                     }
-                    if (saved != nullptr) {
+                    if (saved != nullptr) {  // sigmoid' only for a training step's forward
+                        A ds[V];
+#pragma unroll
+                        for (int v = 0; v < V; ++v) ds[v] = cf::dsigmoid(zv[v]);
                         A* dst = saved + (row0 + r) * ld_saved + j;
                         if (sizeof(ds) == 16 && saved_vec) {  // one 16-byte store, as z was read
                             float4 raw;
