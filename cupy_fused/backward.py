@@ -260,8 +260,7 @@ class _GpuBackward:
         # gz is written row-major (z) for grad_x and transposed (gz.T, row stride rows4: 16-byte aligned rows) for
         # grad_W, whose GEMM then reads both operands along the batch without transposing tiles (cuBLAS's TF32 GEMM
         # with an N-major operand: 0.52 ms against 0.33 at 4096^3); grad_b from column sums per 64-row tile.
-        self.write_z = need_x
-        z_block = self.write_z or not from_saved  # the recomputed z lands there too
+        z_block = need_x or not from_saved  # the recomputed z lands there too
         rows4 = round_up(rows, 4)
         row_tiles = self.row_tiles = -(-rows // SIGMOID_GRAD_TILE_ROWS)
         x3 = precision == "tf32x3" and dtype == "float32" and k > 0 and loader.device_info(device_id).arch == "sm_90a"
@@ -432,8 +431,8 @@ class _GpuBackward:
             self.sigmoid_grad(
                 stream,
                 src,
-                z if self.write_z else 0,
-                gz_t if need_w else 0,
+                z if need_x else 0,
+                gz_t,
                 partial if need_b else 0,
                 b + start * item if b else 0,
                 g_acc,

@@ -37,9 +37,15 @@ class Row:
     kernel_us: float | None = None  # summed kernel time per call (small shapes)
 
     @classmethod
-    def timed(cls, shape, contender, ms, flops, in_bytes, err, peer_ms, floor_ms, floor_name, **extra):
-        """A GPU row from its measurements: rates, speedups over the peers (for our contenders) and the floor."""
-        speedup = {p: v / ms for p, v in peer_ms.items()} if contender.startswith("ours") else {}
+    def timed(
+        cls, shape, contender, ms, flops, in_bytes, err, peer_ms, floor_ms, floor_name, peer_loop_us=None, **extra
+    ):
+        """A GPU row from its measurements: rates, speedups over the peers (for our contenders; with
+        ``peer_loop_us`` and ``host_us`` also in wall time per call of a loop) and the floor."""
+        ours = contender.startswith("ours")
+        speedup = {p: v / ms for p, v in peer_ms.items()} if ours else {}
+        if ours and peer_loop_us:
+            extra["loop_speedup"] = {p: v / extra["host_us"] for p, v in peer_loop_us.items()}
         floor = f"{floor_ms / ms:.2f} of {floor_name} {floor_ms:.3f} ms"
         return cls(shape, contender, ms, flops / ms / 1e9, in_bytes / ms / 1e6, err, speedup, floor, floor_ms, **extra)
 
