@@ -19,12 +19,14 @@ Precision of the GEMMs, chosen per call with no global state read or changed: th
 precision.TABLE. "tf32x3" for the fp32-accurate default and "tf32x3": float32 grad_W = gz.T @ x, and grad_x = gz @ W
 from X3_GRAD_X_ROWS rows up, run on our wgmma tile GEMM (backends/fused.py: X3Gemm; sm_90a) over K-major operands
 (gz.T; x.T copied once; W.T copied per chunk from X3_GRAD_X_COPY_ROWS rows, below that the GEMM reads W as it is
-when its rows are 16-byte aligned), everything else through strict fp32 cuBLASLt (also the whole backward
-on other GPUs and for half inputs). Below X3_GRAD_X_ROWS rows grad_x stays strict: reading W once in fp32 is
-faster than a 128-row tensor-core tile. "ieee": strict fp32; "tf32": TF32; "bf16": bf16-rounded operands, all through
-cuBLASLt. cuBLAS's own TF32 GEMM on stacked hi / lo operands was measured and refused: its tensor-core accumulation
-made the error 6.7x strict fp32's (benchmarks/NOTES.md). grad_b is summed in the accumulator dtype by our kernels
-(per 64-row tile as gz is formed, then over the tiles), in a fixed order. The NumPy backend is always strict.
+when its rows are 16-byte aligned); at batches up to ShallowGemm.MAX_K (128) with enough tiles grad_W runs on the
+shallow-reduction kernel instead (ShallowGemm: it reads x as it is, no x.T), everything else through strict fp32
+cuBLASLt (also the whole backward on other GPUs and for half inputs). Below X3_GRAD_X_ROWS rows grad_x stays strict:
+reading W once in fp32 is faster than a 128-row tensor-core tile. "ieee": strict fp32; "tf32": TF32; "bf16":
+bf16-rounded operands, all through cuBLASLt. cuBLAS's own TF32 GEMM on stacked hi / lo operands was measured and
+refused: its tensor-core accumulation made the error 6.7x strict fp32's (benchmarks/NOTES.md). grad_b is summed in
+the accumulator dtype by our kernels (per 64-row tile as gz is formed, then over the tiles), in a fixed order. The
+NumPy backend is always strict.
 """
 
 from __future__ import annotations
@@ -245,7 +247,7 @@ class _GpuBackward:
         from . import loader
         from .backends.cublas import compute_type
         from .backends.cublaslt import Gemm, matmul_rows
-        from .backends.fused import X3Gemm
+        from .backends.fused import ShallowGemm, X3Gemm
         from .backends.launch import I64, U64, Launch
 
         self.rows, self.k, self.n, self.dtype, self.need, self.from_saved = rows, k, n, dtype, need, from_saved
@@ -268,10 +270,11 @@ class _GpuBackward:
         x3_x = x3 and need_x and rows >= X3_GRAD_X_ROWS and (aligned or rows >= X3_GRAD_X_COPY_ROWS)
         wt_copy = x3_x and rows >= X3_GRAD_X_COPY_ROWS
 
-        def columns(x3_w, wt_copy):
+        def columns(x_t, wt_copy):
             """Columns per chunk: each costs its z and gz.T columns and its grad_b partial sums (and W.T's, and the
-            float32 copies of half weights); x.T is paid once. 0 when x.T takes more than half the workspace."""
-            fixed = 4 * k * rows4 if x3_w else 0
+            float32 copies of half weights); x.T (``x_t``) is paid once. 0 when x.T takes more than half the
+            workspace."""
+            fixed = 4 * k * rows4 if x_t else 0
             if fixed > workspace_limit // 2:
                 return 0
             # grad_b's partial sums and W.T share bytes: each chunk's sums are read before its W.T is copied
@@ -284,13 +287,19 @@ class _GpuBackward:
                 step = min(step, round_up(-(-n // -(-n // step)), 8))
             return step
 
-        step = columns(x3_w, wt_copy)
+        sms = loader.device_info(device_id).sms
+        # grad_W on the shallow-reduction kernel (reads x as it is) where it pays, else X3Gemm over a copy of x.T
+        shallow = x3_w and rows <= ShallowGemm.MAX_K
+        step = columns(x3_w and not shallow, wt_copy)
+        if shallow and not ShallowGemm.pays(step, k, rows, sms):
+            shallow, step = False, columns(x3_w, wt_copy)
         if not step:
             x3_w, step = False, columns(False, wt_copy)
         if x3_x and step % 4:  # the tf32x3 grad_x reads z with 16-byte aligned rows
             x3_x = wt_copy = False
-            step = columns(x3_w, False)
+            step = columns(x3_w and not shallow, False)
         self.step, self.x3_w, self.x3_x, self.wt_copy = step, x3_w, x3_x, wt_copy
+        self.x_t = x3_w and not shallow
         compute = compute_type("float32" if half else dtype, "ieee" if precision == "tf32x3" else precision)
         ab = acc if half else dtype
         widths = sorted({min(step, n), n % step} - {0})
@@ -311,6 +320,8 @@ class _GpuBackward:
             return None
 
         def grad_w_gemm(width):  # grad_W chunk (width x k) = gz.T (width x rows) . x (rows x k)
+            if shallow:
+                return ShallowGemm(width, k, rows, rows4, self.ldx, k, device_id)
             if x3_w:  # as gz.T . (x.T (k x rows)).T
                 return X3Gemm(width, k, rows, rows4, rows4, k, device_id)
             if need[1] and k:  # as x (k x rows, column-major) . gz.T (rows x width, column-major)
@@ -346,7 +357,7 @@ class _GpuBackward:
             ]
         if need_w:
             sections.append(("gzT", step * rows4 * self.acc_item))
-        if x3_w:
+        if self.x_t:
             sections.append(("xT", k * rows4 * 4))
         self.rows4 = rows4
         sections.append(("lt", lt))
@@ -361,7 +372,6 @@ class _GpuBackward:
 
         t, a = CTYPE[dtype], CTYPE[acc]
         convert_params = [(U64, None), (I64, None), (U64, None), (I64, None), (I64, None), (I64, None)]
-        sms = loader.device_info(device_id).sms
         blocks = 4 * sms
         self.to_acc = launch(f"bw::convert<{t}, {a}>", blocks, convert_params)
         self.from_acc = launch(f"bw::convert<{a}, {t}>", blocks, convert_params)
@@ -410,7 +420,7 @@ class _GpuBackward:
             x_in = x32
         else:
             x_in = x
-        if self.x3_w:
+        if self.x_t:
             self.transpose(stream, x_in, self.ldx, ws + off["xT"], self.rows4, rows, k)
         for start in range(0, n, step):
             width = min(step, n - start)
@@ -447,8 +457,10 @@ class _GpuBackward:
                 gx_gemm.run(z, w_in, grad_x, lt, stream, accumulate=start > 0)
             elif gx_gemm is not None:
                 gx_gemm.run(w_in, z, gx32 if half else grad_x, lt, stream, accumulate=start > 0)
-            if self.x3_w:
+            if self.x_t:
                 gw_gemm.run(gz_t, ws + off["xT"], grad_w + start * k * item, lt, stream)
+            elif self.x3_w:  # the shallow kernel reads x as it is
+                gw_gemm.run(gz_t, x_in, grad_w + start * k * item, lt, stream)
             elif gw_gemm is not None:
                 if half:
                     gw_gemm.run(x_in, gz_t, gw32, lt, stream)

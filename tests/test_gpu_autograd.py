@@ -121,7 +121,8 @@ def test_ieee_backward_stays_strict_when_torch_allows_tf32(rng, setting):
 
 # grad_W on our tf32x3 GEMM at every batch; grad_x from X3_GRAD_X_ROWS rows, reading W as it is (aligned K) or, from
 # X3_GRAD_X_COPY_ROWS, a copy of W.T (unaligned K = 67 in between: strict); one chunk and many (1 MiB workspace,
-# tail chunks), split-K inside the GEMM (512 x 256 x 4096: 8 tiles), odd shapes, 3-d x
+# tail chunks), split-K inside the GEMM (512 x 256 x 4096: 8 tiles), odd shapes, 3-d x; at 100 x 4100 x 2100
+# grad_W runs on the shallow-reduction kernel in one chunk (256 MiB) and on X3Gemm in 1 MiB chunks (too few tiles)
 X3_SHAPES = [
     ((3,), 33, 257),
     ((515,), 67, 1031),
@@ -129,6 +130,7 @@ X3_SHAPES = [
     ((512,), 256, 4096),
     ((2, 300), 132, 77),
     ((1030,), 37, 130),
+    ((100,), 4100, 2100),
 ]
 
 
@@ -163,6 +165,12 @@ def test_tf32x3_backward_runs_our_gemms_on_sm90a():
         assert strict_x.x3_w and not strict_x.x3_x
     strict = make(X3_GRAD_X_ROWS + 3, "ieee")
     assert not (strict.x3_w or strict.x3_x)
+    # grad_W of a shallow batch with many tiles: the shallow kernel, which reads x as it is (no x.T)
+    shallow = _GpuBackward(
+        100, 4100, 2100, "float32", 4100, 4100, True, 1, (True, True, True), "tf32x3", 2**28, 0, False
+    )
+    assert shallow.x3_w and not shallow.x_t and "xT" not in shallow.offsets
+    assert make(100, "tf32x3").x_t  # 100 x 68 x 1031: too few tiles for it
 
 
 def test_backward_memory_stays_bounded():

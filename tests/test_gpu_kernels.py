@@ -204,3 +204,27 @@ def test_x3_gemm_against_float64_and_deterministic(rng, b_kmajor, m, n, k):
     err, err_strict = (rel_err(t.cpu().numpy(), ref.cpu().numpy()) for t in (outs[0], strict))
     assert err <= 2 * err_strict + 1e-7  # tf32x3 drops lo * lo: a few 1e-8 beyond strict's where K is tiny
     assert torch.equal(outs[0], outs[1])
+
+
+# The shallow-reduction tf32x3 GEMM (grad_W at small batches): odd M, N and K (a's padding columns hold NaN: values
+# past K must not be read into the sums), bt with a padded row stride, one column block and many (2048 x 2048: 16
+# column blocks over the SMs' runs of tiles), K = 1 and K = 128.
+@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (3, 5, 7), (129, 131, 67), (130, 260, 33), (2048, 2048, 128)])
+def test_shallow_gemm_against_float64_and_deterministic(rng, m, n, k):
+    if loader.device_info(0).arch != "sm_90a":
+        pytest.skip("the shallow GEMM needs wgmma (sm_90a)")
+    k4 = -(-k // 4) * 4
+    a = torch.full((m, k4), float("nan"), device="cuda")
+    a[:, :k] = torch.from_numpy(rng.standard_normal((m, k), dtype="float32")).cuda()
+    bt = torch.from_numpy(rng.standard_normal((k, n + 3), dtype="float32")).cuda()[:, :n]
+    ref = a[:, :k].double() @ bt.double()
+    gemm = fused.ShallowGemm(m, n, k, a.stride(0), bt.stride(0), n, 0)
+    outs = []
+    for _ in range(2):
+        c = torch.full((m, n), float("nan"), device="cuda")
+        gemm.run(a.data_ptr(), bt.data_ptr(), c.data_ptr(), 0, torch.cuda.current_stream().cuda_stream)
+        outs.append(c)
+    strict = (a[:, :k] @ bt).double()  # torch fp32 (TF32 off by default)
+    err, err_strict = (rel_err(t.cpu().numpy(), ref.cpu().numpy()) for t in (outs[0], strict))
+    assert err <= 2 * err_strict + 1e-7
+    assert torch.equal(outs[0], outs[1])

@@ -178,6 +178,7 @@ def instances() -> dict[str, list[str]]:
                                 if cfg.instance(saves) not in names[cfg.filename]:
                                     names[cfg.filename].append(cfg.instance(saves))
     names["fused_wgmma_sm90.cu"] += [X3Gemm.instance(True), X3Gemm.instance(False)]
+    names["wgmma_shallow_sm90.cu"] = [ShallowGemm.INSTANCE]
     names["wgmma_small_batch_sm90.cu"].append(SmallBatchWgmma.SPLIT_X)
     return names
 
@@ -349,6 +350,45 @@ class X3Gemm:
 
     def __repr__(self) -> str:
         return f"{self._launch!r} tf32x3 GEMM, split-K S={self.splits}"
+
+
+class ShallowGemm:
+    """c (m x n, row stride ldc) = a (m x k) . bt (k x n) in tf32x3 for k <= MAX_K, on a resident wgmma kernel
+    (wgmma_shallow_sm90.cu): grad_W = gz.T . x at small batches, where X3Gemm stores its tiles with the tensor cores
+    idle. a row-major with 16-byte aligned rows (lda a multiple of 4); bt row-major, any row stride; one block an
+    SM, so it pays only where the tiles are many (MIN_TILES_PER_SM). sm_90a only. ``run(a, bt, c, workspace,
+    stream)`` (no workspace used)."""
+
+    MAX_K = 128
+    MIN_TILES_PER_SM = 8  # 64 x 128 tiles; H100: 5.7 a SM (3000 x 2048) slower than X3Gemm, 15.5 (4096^2) faster
+    INSTANCE = "shallow::wgmma_shallow"
+    SMEM = 1024 + 2 * 64 * 1024  # 1 KiB to align; B's hi and lo values for 128 columns and k <= 128
+
+    @classmethod
+    def pays(cls, m: int, n: int, k: int, sms: int) -> bool:
+        """Whether the kernel applies and beats X3Gemm for c (m x n) over a reduction of k."""
+        return 0 < k <= cls.MAX_K and -(-m // 64) * -(-n // 128) >= cls.MIN_TILES_PER_SM * sms
+
+    def __init__(self, m: int, n: int, k: int, lda: int, ldb: int, ldc: int, device_id: int):
+        if not 0 < k <= self.MAX_K or lda % 4:
+            raise ValueError(f"ShallowGemm needs 0 < k <= {self.MAX_K} and lda % 4 == 0, got k={k}, lda={lda}")
+        self.workspace_bytes = 0
+        params = [(U64, None), (I64, lda), (U64, None), (I64, ldb), (U64, None), (I64, ldc), (I32, m), (I32, n)]
+        self._launch = Launch(
+            loader.function("wgmma_shallow_sm90.cu", self.INSTANCE, device_id),
+            self.INSTANCE,
+            loader.device_info(device_id).sms,
+            256,
+            self.SMEM,
+            params + [(I32, k)],
+            device_id,
+        )
+
+    def run(self, a: int, bt: int, c: int, workspace: int, stream: int) -> None:
+        self._launch(stream, a, bt, c)
+
+    def __repr__(self) -> str:
+        return f"{self._launch!r} tf32x3 shallow GEMM"
 
 
 def candidates(p: Problem, precision: str, info, tuning: bool) -> list[Candidate]:
