@@ -457,10 +457,8 @@ class _GpuBackward:
                 gx_gemm.run(z, w_in, grad_x, lt, stream, accumulate=start > 0)
             elif gx_gemm is not None:
                 gx_gemm.run(w_in, z, gx32 if half else grad_x, lt, stream, accumulate=start > 0)
-            if self.x_t:
-                gw_gemm.run(gz_t, ws + off["xT"], grad_w + start * k * item, lt, stream)
-            elif self.x3_w:  # the shallow kernel reads x as it is
-                gw_gemm.run(gz_t, x_in, grad_w + start * k * item, lt, stream)
+            if self.x3_w:  # gz.T . (x.T's copy) on X3Gemm, or gz.T . x as it is on the shallow kernel
+                gw_gemm.run(gz_t, ws + off["xT"] if self.x_t else x_in, grad_w + start * k * item, lt, stream)
             elif gw_gemm is not None:
                 if half:
                     gw_gemm.run(x_in, gz_t, gw32, lt, stream)

@@ -63,7 +63,8 @@ wgmma_shallow(const float* __restrict__ a, long long lda, const float* __restric
             for (int q = 0; q < 2; ++q) {
                 const int k0 = KSTEP * s + 16 * q + 4 * t;
                 v[2 * h + q] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-                if (row < M && k0 < K) v[2 * h + q] = __ldg(reinterpret_cast<const float4*>(a + (long long)row * lda + k0));
+                if (row < M && k0 < K)
+                    v[2 * h + q] = __ldg(reinterpret_cast<const float4*>(a + (long long)row * lda + k0));
             }
         }
     };
@@ -82,7 +83,8 @@ wgmma_shallow(const float* __restrict__ a, long long lda, const float* __restric
             if (whole) {
 #pragma unroll
                 for (int j = 0; j < BN / 8; ++j)
-                    __stcs(reinterpret_cast<float2*>(crow + 8 * j), make_float2(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]));
+                    __stcs(reinterpret_cast<float2*>(crow + 8 * j),
+                           make_float2(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]));
                 continue;
             }
 #pragma unroll
