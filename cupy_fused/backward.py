@@ -16,13 +16,13 @@ computed in float32 (float64 for float64) and the gradients cast at the end. Onl
 computed; the saved s' is only read.
 
 Precision of the GEMMs, chosen per call with no global state read or changed: the forward precision's row of
-precision.TABLE. "tf32x3" for the fp32-accurate default and "tf32x3": float32 grad_W = gz.T @ x, and grad_x = gz @ W
-from X3_GRAD_X_ROWS rows up, run on our wgmma tile GEMM (backends/fused.py: X3Gemm; sm_90a) over K-major operands
+precision.TABLE. "tf32x3" for the fp32-accurate default and "tf32x3": float32 grad_W = gz.T @ x and
+grad_x = gz @ W run on our wgmma kernels (sm_90a): the tile GEMM (backends/fused.py: X3Gemm) over K-major operands
 (gz.T; x.T copied once; W.T copied per chunk from X3_GRAD_X_COPY_ROWS rows, below that the GEMM reads W as it is
-when its rows are 16-byte aligned); at batches up to ShallowGemm.MAX_K (128) with enough tiles grad_W runs on the
-shallow-reduction kernel instead (ShallowGemm: it reads x as it is, no x.T), everything else through strict fp32
-cuBLASLt (also the whole backward on other GPUs and for half inputs). Below X3_GRAD_X_ROWS rows grad_x stays strict:
-reading W once in fp32 is faster than a 128-row tensor-core tile. "ieee": strict fp32; "tf32": TF32; "bf16":
+when its rows are 16-byte aligned); at batches up to 128 grad_x runs on the small-batch kernel instead
+(SmallBatchGradX: W as it is, streamed once; 16-byte aligned rows), and with enough tiles grad_W on the
+shallow-reduction kernel (ShallowGemm: it reads x as it is, no x.T); everything else through strict fp32 cuBLASLt
+(also the whole backward on other GPUs and for half inputs). "ieee": strict fp32; "tf32": TF32; "bf16":
 bf16-rounded operands, all through cuBLASLt. cuBLAS's own TF32 GEMM on stacked hi / lo operands was measured and
 refused: its tensor-core accumulation made the error 6.7x strict fp32's (benchmarks/NOTES.md). grad_b is summed in
 the accumulator dtype by our kernels (per 64-row tile as gz is formed, then over the tiles), in a fixed order. The
@@ -43,10 +43,9 @@ from .precision import TABLE
 
 HALF = ("float16", "bfloat16")
 SIGMOID_GRAD_TILE_ROWS = 64  # rows of kernels/backward.cu's sigmoid_grad tiles: one partial column sum per tile
-# grad_x in tf32x3 from X3_GRAD_X_ROWS rows (below, strict fp32 reading W once is faster), reading W as it is below
-# X3_GRAD_X_COPY_ROWS (needs 16-byte aligned rows), from there on a copy of W.T (the copy is cheaper than the GEMM's
-# transposing loads). H100, benchmarks/NOTES.md session 6.
-X3_GRAD_X_ROWS = 96
+# grad_x in tf32x3 on X3Gemm (above SmallBatchGradX.MAX_M rows) reads W as it is below X3_GRAD_X_COPY_ROWS (needs
+# 16-byte aligned rows), from there on a copy of W.T (the copy is cheaper than the GEMM's transposing loads). H100,
+# benchmarks/NOTES.md session 6.
 X3_GRAD_X_COPY_ROWS = 1024
 
 
@@ -247,7 +246,7 @@ class _GpuBackward:
         from . import loader
         from .backends.cublas import compute_type
         from .backends.cublaslt import Gemm, matmul_rows
-        from .backends.fused import ShallowGemm, X3Gemm
+        from .backends.fused import ShallowGemm, SmallBatchGradX, X3Gemm
         from .backends.launch import I64, U64, Launch
 
         self.rows, self.k, self.n, self.dtype, self.need, self.from_saved = rows, k, n, dtype, need, from_saved
@@ -267,18 +266,19 @@ class _GpuBackward:
         row_tiles = self.row_tiles = -(-rows // SIGMOID_GRAD_TILE_ROWS)
         x3 = precision == "tf32x3" and dtype == "float32" and k > 0 and loader.device_info(device_id).arch == "sm_90a"
         x3_w = x3 and need_w
-        x3_x = x3 and need_x and rows >= X3_GRAD_X_ROWS and (aligned or rows >= X3_GRAD_X_COPY_ROWS)
+        x3_x = x3 and need_x and (aligned or rows >= X3_GRAD_X_COPY_ROWS)
         wt_copy = x3_x and rows >= X3_GRAD_X_COPY_ROWS
+        small_x = x3_x and rows <= SmallBatchGradX.MAX_M  # grad_x on SmallBatchGradX, over a split copy of gz
 
-        def columns(x_t, wt_copy):
-            """Columns per chunk: each costs its z and gz.T columns and its grad_b partial sums (and W.T's, and the
-            float32 copies of half weights); x.T (``x_t``) is paid once. 0 when x.T takes more than half the
-            workspace."""
+        def columns(x_t, wt_copy, gz_split):
+            """Columns per chunk: each costs its z and gz.T columns and its grad_b partial sums (and W.T's, the split
+            copy of gz that SmallBatchGradX reads, and the float32 copies of half weights); x.T (``x_t``) is paid
+            once. 0 when x.T takes more than half the workspace."""
             fixed = 4 * k * rows4 if x_t else 0
             if fixed > workspace_limit // 2:
                 return 0
             # grad_b's partial sums and W.T share bytes: each chunk's sums are read before its W.T is copied
-            column = self.acc_item * (rows * z_block + rows4 * need_w) + (8 * k if half else 0)
+            column = self.acc_item * (rows * z_block + rows4 * need_w) + (8 * k if half else 0) + 8 * rows * gz_split
             column += max(self.acc_item * row_tiles * need_b, 4 * k * wt_copy)
             step = backends.chunk_columns(n, column, workspace_limit - fixed)
             if step == n and (workspace_limit - fixed) // column >= round_up(n, 4):
@@ -290,15 +290,15 @@ class _GpuBackward:
         sms = loader.device_info(device_id).sms
         # grad_W on the shallow-reduction kernel (reads x as it is) where it pays, else X3Gemm over a copy of x.T
         shallow = x3_w and rows <= ShallowGemm.MAX_K
-        step = columns(x3_w and not shallow, wt_copy)
+        step = columns(x3_w and not shallow, wt_copy, small_x)
         if shallow and not ShallowGemm.pays(step, k, rows, sms):
-            shallow, step = False, columns(x3_w, wt_copy)
+            shallow, step = False, columns(x3_w, wt_copy, small_x)
         if not step:
-            x3_w, step = False, columns(False, wt_copy)
+            x3_w, step = False, columns(False, wt_copy, small_x)
         if x3_x and step % 4:  # the tf32x3 grad_x reads z with 16-byte aligned rows
-            x3_x = wt_copy = False
-            step = columns(x3_w and not shallow, False)
-        self.step, self.x3_w, self.x3_x, self.wt_copy = step, x3_w, x3_x, wt_copy
+            x3_x = wt_copy = small_x = False
+            step = columns(x3_w and not shallow, False, False)
+        self.step, self.x3_w, self.x3_x, self.wt_copy, self.small_x = step, x3_w, x3_x, wt_copy, small_x
         self.x_t = x3_w and not shallow
         compute = compute_type("float32" if half else dtype, "ieee" if precision == "tf32x3" else precision)
         ab = acc if half else dtype
@@ -311,6 +311,8 @@ class _GpuBackward:
         def grad_x_gemm(width):  # grad_x (rows x k) += gz (rows x width) . W chunk (width x k)
             if wt_copy:  # as gz . (W.T (k x width)).T
                 return X3Gemm(rows, k, width, step, step, k, device_id)
+            if small_x:  # W read as it is, streamed once
+                return SmallBatchGradX(rows, k, width, step, self.ldw, k, device_id)
             if x3_x:  # W read as it is
                 return X3Gemm(rows, k, width, step, self.ldw, k, device_id, b_kmajor=False)
             if need[0] and k:

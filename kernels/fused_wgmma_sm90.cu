@@ -223,11 +223,7 @@ __device__ __forceinline__ bool mainloop(const float* __restrict__ x, long long 
             wgmma_commit();
             wgmma_wait<0>();
             mbar_arrive(bar_addr + 8 * (STAGES + s));
-#pragma unroll
-            for (int i = 0; i < NACC; ++i) {
-                asm volatile("" : "+f"(tmp[i])::"memory");
-                acc[i] += tmp[i];
-            }
+            add_retired(acc, tmp);
         }
     }
     return true;

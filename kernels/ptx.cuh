@@ -329,6 +329,13 @@ __device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], unsigned addr) {
                  : "r"(addr));
 }
 
+// Two floats from shared memory (8-byte aligned address).
+__device__ __forceinline__ float2 lds_f2(unsigned addr) {
+    float2 v;
+    asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];\n" : "=f"(v.x), "=f"(v.y) : "r"(addr));
+    return v;
+}
+
 // One 2-D box of a tensor map (coordinates: inner = column, outer = row; out-of-bounds elements read as zeros) ->
 // shared memory, counted in bytes (the whole box) on the mbarrier, whose expected count the caller raised first.
 __device__ __forceinline__ void tma_load_2d(unsigned dst, const TensorMap& map, int col, int row, unsigned mbar) {
@@ -344,6 +351,15 @@ __device__ __forceinline__ void mbar_arrive_expect_tx(unsigned addr, unsigned by
                      addr),
                  "r"(bytes)
                  : "memory");
+}
+// acc += tmp once wgmma_wait has retired the wgmmas that wrote tmp (tf32x3's step accumulator, added in fp32): the
+// empty asm keeps the compiler from reading tmp before the wait.
+template <int N> __device__ __forceinline__ void add_retired(float (&acc)[N], float (&tmp)[N]) {
+#pragma unroll
+    for (int i = 0; i < N; ++i) {
+        asm volatile("" : "+f"(tmp[i])::"memory");
+        acc[i] += tmp[i];
+    }
 }
 template <int N> __device__ __forceinline__ void wgmma_wait() {
     asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");

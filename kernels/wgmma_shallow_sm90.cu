@@ -190,11 +190,7 @@ wgmma_shallow(const float* __restrict__ a, long long lda, const float* __restric
                         acc[e] = tmp[e];
                     }
                 } else {
-#pragma unroll
-                    for (int e = 0; e < BN / 2; ++e) {
-                        asm volatile("" : "+f"(tmp[e])::"memory");
-                        acc[e] += tmp[e];
-                    }
+                    add_retired(acc, tmp);
                 }
                 if (last) store(acc, row, n0);
             }

@@ -178,13 +178,7 @@ wgmma_small_batch(const __grid_constant__ ptx::TensorMap x_map, const __grid_con
         }
         wgmma_commit();
         wgmma_wait<0>();
-        if constexpr (X3) {
-#pragma unroll
-            for (int i = 0; i < NACC; ++i) {
-                asm volatile("" : "+f"(tmp[i])::"memory");
-                acc[i] += tmp[i];
-            }
-        }
+        if constexpr (X3) add_retired(acc, tmp);
         mbar_arrive(bar_addr + 8 * (STAGES + s));
     }
 #pragma unroll

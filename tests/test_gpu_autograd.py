@@ -119,16 +119,20 @@ def test_ieee_backward_stays_strict_when_torch_allows_tf32(rng, setting):
         assert err_strict < 1e-5 < err_fast <= 2 * rel_err(as_numpy(p), as_numpy(r)) + 1e-6
 
 
-# grad_W on our tf32x3 GEMM at every batch; grad_x from X3_GRAD_X_ROWS rows, reading W as it is (aligned K) or, from
-# X3_GRAD_X_COPY_ROWS, a copy of W.T (unaligned K = 67 in between: strict); one chunk and many (1 MiB workspace,
-# tail chunks), split-K inside the GEMM (512 x 256 x 4096: 8 tiles), odd shapes, 3-d x; at 100 x 4100 x 2100
-# grad_W runs on the shallow-reduction kernel in one chunk (256 MiB) and on X3Gemm in 1 MiB chunks (too few tiles)
+# grad_W on our tf32x3 GEMM at every batch; grad_x up to 128 rows on the small-batch kernel (aligned K: 35, 60 and
+# 100 rows), above on X3Gemm reading W as it is (aligned K) or, from X3_GRAD_X_COPY_ROWS, a copy of W.T (unaligned K
+# = 67 in between, and K = 33 at 3 rows: strict); one chunk and many (1 MiB workspace, tail chunks: grad_x
+# accumulates over them), split-K inside the GEMMs (512 x 256 x 4096: 8 tiles), odd shapes, 3-d x; at
+# 100 x 4100 x 2100 grad_W runs on the shallow-reduction kernel in one chunk (256 MiB) and on X3Gemm in 1 MiB chunks
+# (too few tiles)
 X3_SHAPES = [
     ((3,), 33, 257),
     ((515,), 67, 1031),
     ((515,), 68, 1031),
     ((512,), 256, 4096),
     ((2, 300), 132, 77),
+    ((2, 30), 132, 77),
+    ((5, 7), 64, 3001),
     ((1030,), 37, 130),
     ((100,), 4100, 2100),
 ]
@@ -150,20 +154,23 @@ def test_tf32x3_backward_within_strict_budget_and_deterministic(rng, batch, k, n
 
 def test_tf32x3_backward_runs_our_gemms_on_sm90a():
     from cupy_fused import loader
-    from cupy_fused.backward import X3_GRAD_X_COPY_ROWS, X3_GRAD_X_ROWS, _GpuBackward
+    from cupy_fused.backward import X3_GRAD_X_COPY_ROWS, _GpuBackward
 
     if loader.device_info(0).arch != "sm_90a":
         pytest.skip("our tf32x3 GEMM needs wgmma (sm_90a)")
     make = lambda rows, precision, k=68: _GpuBackward(
         rows, k, 1031, "float32", k, k, k % 4 == 0, 1, (True, True, True), precision, 2**20, 0, False
     )
-    direct = make(X3_GRAD_X_ROWS + 3, "tf32x3")
-    assert direct.x3_w and direct.x3_x and not direct.wt_copy and direct.step % 4 == 0  # z rows: 16-byte aligned
+    for rows in (1, 128):  # z rows: 16-byte aligned for both tf32x3 grad_x GEMMs
+        small = make(rows, "tf32x3")
+        assert small.x3_w and small.x3_x and small.small_x and not small.wt_copy and small.step % 4 == 0
+    direct = make(129, "tf32x3")
+    assert direct.x3_w and direct.x3_x and not (direct.small_x or direct.wt_copy) and direct.step % 4 == 0
     copied = make(X3_GRAD_X_COPY_ROWS + 3, "tf32x3", 67)
-    assert copied.x3_w and copied.x3_x and copied.wt_copy
-    for strict_x in (make(X3_GRAD_X_ROWS - 1, "tf32x3"), make(X3_GRAD_X_ROWS + 3, "tf32x3", 67)):
+    assert copied.x3_w and copied.x3_x and copied.wt_copy and not copied.small_x
+    for strict_x in (make(100, "tf32x3", 67), make(515, "tf32x3", 67)):
         assert strict_x.x3_w and not strict_x.x3_x
-    strict = make(X3_GRAD_X_ROWS + 3, "ieee")
+    strict = make(100, "ieee")
     assert not (strict.x3_w or strict.x3_x)
     # grad_W of a shallow batch with many tiles: the shallow kernel, which reads x as it is (no x.T)
     shallow = _GpuBackward(

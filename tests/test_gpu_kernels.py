@@ -228,3 +228,34 @@ def test_shallow_gemm_against_float64_and_deterministic(rng, m, n, k):
     err, err_strict = (rel_err(t.cpu().numpy(), ref.cpu().numpy()) for t in (outs[0], strict))
     assert err <= 2 * err_strict + 1e-7
     assert torch.equal(outs[0], outs[1])
+
+
+# The small-batch grad_x GEMM (c = gz . W with W as it is): odd batches on both tiles (BP = 64: 1, 7, 64; 128: 65,
+# 128), odd N and K, padding columns of gz and W holding NaN (not to be read), split-K over N (300 columns: 3 tiles),
+# accumulate (c += gz . W).
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (7, 130, 260), (64, 33, 129), (65, 20000, 300), (128, 4100, 2100)])
+def test_small_batch_grad_x_against_float64_and_deterministic(rng, m, k, n):
+    if loader.device_info(0).arch != "sm_90a":
+        pytest.skip("the small-batch grad_x GEMM needs wgmma (sm_90a)")
+    lda, ldb = -(-k // 4) * 4 + 4, -(-n // 4) * 4 + 4
+    a = torch.full((m, lda), float("nan"), device="cuda")
+    a[:, :k] = torch.from_numpy(rng.standard_normal((m, k), dtype="float32")).cuda()
+    b = torch.full((k, ldb), float("nan"), device="cuda")
+    b[:, :n] = torch.from_numpy(rng.standard_normal((k, n), dtype="float32")).cuda()
+    ref = a[:, :k].double() @ b[:, :n].double()
+    gemm = fused.SmallBatchGradX(m, n, k, lda, ldb, n, 0)
+    ws = torch.empty(gemm.workspace_bytes, dtype=torch.uint8, device="cuda")
+    stream = torch.cuda.current_stream().cuda_stream
+    outs = []
+    for _ in range(2):
+        c = torch.full((m, n), float("nan"), device="cuda")
+        gemm.run(a.data_ptr(), b.data_ptr(), c.data_ptr(), ws.data_ptr(), stream)
+        outs.append(c)
+    twice = outs[1].clone()
+    gemm.run(a.data_ptr(), b.data_ptr(), twice.data_ptr(), ws.data_ptr(), stream, accumulate=True)
+    strict = (a[:, :k] @ b[:, :n]).double()  # torch fp32 (TF32 off by default)
+    err, err_twice, err_strict = (
+        rel_err(t.cpu().numpy(), r.cpu().numpy()) for t, r in ((outs[0], ref), (twice, 2 * ref), (strict, ref))
+    )
+    assert max(err, err_twice) <= 2 * err_strict + 1e-7
+    assert torch.equal(outs[0], outs[1])

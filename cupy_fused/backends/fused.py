@@ -179,6 +179,7 @@ def instances() -> dict[str, list[str]]:
                                     names[cfg.filename].append(cfg.instance(saves))
     names["fused_wgmma_sm90.cu"] += [X3Gemm.instance(True), X3Gemm.instance(False)]
     names["wgmma_shallow_sm90.cu"] = [ShallowGemm.INSTANCE]
+    names["wgmma_grad_x_sm90.cu"] = [SmallBatchGradX.instance(bp) for bp in (64, 128)]
     names["wgmma_small_batch_sm90.cu"].append(SmallBatchWgmma.SPLIT_X)
     return names
 
@@ -389,6 +390,77 @@ class ShallowGemm:
 
     def __repr__(self) -> str:
         return f"{self._launch!r} tf32x3 shallow GEMM"
+
+
+class SmallBatchGradX:
+    """c (m x n, row stride ldc) = a (m x k) . b (k x n) (+ c), m <= MAX_M, in tf32x3 on a wgmma kernel that reads b
+    as it is, N-major (wgmma_grad_x_sm90.cu): grad_x = gz . W at small batches, W streamed once. It first writes a's
+    hi / lo split into its workspace (SmallBatchWgmma's split_x), after the split-K section. a and b row-major with
+    16-byte aligned rows (row strides multiples of 4, 16-byte aligned addresses: both are read through tensor maps,
+    re-encoded when an address changes). sm_90a only. ``run(a, b, c, workspace, stream, accumulate=False)``."""
+
+    MAX_M = 128
+    TEMPLATE = "sbx::wgmma_grad_x"
+    BM, RING_BYTES = 128, 192 * 1024  # columns of c a block; the stages' shared memory (the kernel's)
+
+    @classmethod
+    def instance(cls, bp: int) -> str:
+        return f"{cls.TEMPLATE}<{bp}>"
+
+    @staticmethod
+    def split_copy_bytes(m: int, k: int) -> int:
+        return 2 * m * round_up(k, 4) * 4
+
+    def __init__(self, m: int, n: int, k: int, lda: int, ldb: int, ldc: int, device_id: int):
+        if not 0 < m <= self.MAX_M or lda % 4 or ldb % 4:
+            raise ValueError(
+                f"SmallBatchGradX needs 0 < m <= {self.MAX_M} and row strides that are multiples of 4, "
+                f"got m={m}, lda={lda}, ldb={ldb}"
+            )
+        bp = 64 if m <= 64 else 128
+        sms = loader.device_info(device_id).sms
+        tiles = -(-n // self.BM)
+        n_split, splits = _k_split(k, _splits(tiles, sms, k))
+        self.splits = splits
+        split_ws = 0 if splits == 1 else _split_workspace_bytes(tiles, splits, n, 1, self.BM, bp, 4)
+        self._split_offset = round_up(split_ws, 256)
+        self.workspace_bytes = self._split_offset + self.split_copy_bytes(m, k)
+        ks = round_up(k, 4)
+        self._a_map = TiledMap(2 * m, k, ks, bp)
+        self._b_map = TiledMap(k, n, ldb, 64)
+        self._lock = threading.Lock()  # a call's maps and the launch that reads them
+        self._split = Launch(
+            loader.function("wgmma_small_batch_sm90.cu", SmallBatchWgmma.SPLIT_X, device_id),
+            SmallBatchWgmma.SPLIT_X,
+            max(1, min(-(-m * k // 1024), 4 * sms)),
+            256,
+            0,
+            [(U64, None), (I64, lda), (U64, None), (I32, m), (I32, k), (I32, ks)],
+            device_id,
+        )
+        name = self.instance(bp)
+        stage_bytes = 2 * bp * 64 * 4 + 64 * self.BM * 4
+        self._launch = Launch(
+            loader.function("wgmma_grad_x_sm90.cu", name, device_id),
+            name,
+            tiles * splits,
+            384,
+            self.RING_BYTES // stage_bytes * stage_bytes + 1024 + 256,  # 1 KiB to align the ring, barriers
+            [(TensorMap, self._a_map.value), (TensorMap, self._b_map.value), (U64, None), (U64, None), (I64, ldc)]
+            + [(I32, m), (I32, k), (I32, n), (I32, splits), (I64, n_split), (I32, None), (U64, None)],
+            device_id,
+        )
+
+    def run(self, a: int, b: int, c: int, workspace: int, stream: int, accumulate: bool = False) -> None:
+        with self._lock:
+            split = workspace + self._split_offset
+            self._split(stream, a, split)
+            self._a_map.point_at(split)
+            self._b_map.point_at(b)
+            self._launch(stream, workspace, c, int(accumulate), next_epoch())
+
+    def __repr__(self) -> str:
+        return f"{self._launch!r} tf32x3 small-batch grad_x GEMM, split-K S={self.splits}"
 
 
 def candidates(p: Problem, precision: str, info, tuning: bool) -> list[Candidate]:
