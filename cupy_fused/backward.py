@@ -7,13 +7,15 @@ With g the gradient of the output, s' = sigmoid'(x @ W.T + b):
 
 A training forward (``forward``) saves s' when its (B, N) block in the accumulator dtype fits ``save_bytes``
 (default: the workspace bound): the forward kernels write it in their epilogue, and the backward then runs two GEMMs
-per chunk and no recompute. Otherwise z is recomputed. Either way the backward works over chunks of N whose
-(B, chunk) blocks (z or gz, and gz.T when grad_W is asked for: the K-major operand of grad_W = gz.T @ x, written by
-the kernel that forms gz), and for half inputs the float32 copies of the chunk's weight rows and gradient, fit
-``workspace_bytes``; the (B, N) matrix is never formed beyond the saved s'. sigmoid' is taken as e / (1 + e)^2
-with e = exp(-|z|) on the GPU and as 1 / (4 cosh(z / 2)^2) on the host (both accurate for every z). Half inputs are
-computed in float32 (float64 for float64) and the gradients cast at the end. Only the gradients asked for are
-computed; the saved s' is only read.
+per chunk and no recompute. Otherwise z is recomputed: for float32 "tf32x3" (and the default) on sm_90a with
+16-byte aligned rows fused with sigmoid' (backends/fused.py: SigmoidGradGemm, whose epilogue writes gz, gz.T and
+grad_b's column sums: z never reaches memory), elsewhere by a GEMM whose z a second kernel turns into gz. Either way the
+backward works over chunks of N whose (B, chunk) blocks (z or gz, and gz.T when grad_W is asked for: the K-major
+operand of grad_W = gz.T @ x, written by the kernel that forms gz), and for half inputs the float32 copies of the
+chunk's weight rows and gradient, fit ``workspace_bytes``; the (B, N) matrix is never formed beyond the saved s'.
+sigmoid' is taken as e / (1 + e)^2 with e = exp(-|z|) on the GPU and as 1 / (4 cosh(z / 2)^2) on the host (both
+accurate for every z). Half inputs are computed in float32 (float64 for float64) and the gradients cast at the end.
+Only the gradients asked for are computed; the saved s' is only read.
 
 Precision of the GEMMs, chosen per call with no global state read or changed: the forward precision's row of
 precision.TABLE. "tf32x3" for the fp32-accurate default and "tf32x3": float32 grad_W = gz.T @ x and
@@ -246,7 +248,7 @@ class _GpuBackward:
         from . import loader
         from .backends.cublas import compute_type
         from .backends.cublaslt import Gemm, matmul_rows
-        from .backends.fused import ShallowGemm, SmallBatchGradX, X3Gemm
+        from .backends.fused import ShallowGemm, SigmoidGradGemm, SmallBatchGradX, X3Gemm
         from .backends.launch import I64, U64, Launch
 
         self.rows, self.k, self.n, self.dtype, self.need, self.from_saved = rows, k, n, dtype, need, from_saved
@@ -261,10 +263,14 @@ class _GpuBackward:
         # gz is written row-major (z) for grad_x and transposed (gz.T, row stride rows4: 16-byte aligned rows) for
         # grad_W, whose GEMM then reads both operands along the batch without transposing tiles (cuBLAS's TF32 GEMM
         # with an N-major operand: 0.52 ms against 0.33 at 4096^3); grad_b from column sums per 64-row tile.
-        z_block = need_x or not from_saved  # the recomputed z lands there too
+        sm90a = dtype == "float32" and k > 0 and loader.device_info(device_id).arch == "sm_90a"
+        # the tf32x3 recompute fused with sigmoid' (SigmoidGradGemm: its epilogue writes gz, gz.T and the column sums;
+        # TF32 stays on cuBLAS, 3.5x faster than our TF32 main loop: benchmarks/NOTES.md session 13)
+        fused_z = sm90a and not from_saved and aligned and precision == "tf32x3"
+        z_block = need_x or not (from_saved or fused_z)  # an unfused recompute's z lands there too
         rows4 = round_up(rows, 4)
         row_tiles = self.row_tiles = -(-rows // SIGMOID_GRAD_TILE_ROWS)
-        x3 = precision == "tf32x3" and dtype == "float32" and k > 0 and loader.device_info(device_id).arch == "sm_90a"
+        x3 = sm90a and precision == "tf32x3"
         x3_w = x3 and need_w
         x3_x = x3 and need_x and (aligned or rows >= X3_GRAD_X_COPY_ROWS)
         wt_copy = x3_x and rows >= X3_GRAD_X_COPY_ROWS
@@ -299,6 +305,7 @@ class _GpuBackward:
             x3_x = wt_copy = small_x = False
             step = columns(x3_w and not shallow, False, False)
         self.step, self.x3_w, self.x3_x, self.wt_copy, self.small_x = step, x3_w, x3_x, wt_copy, small_x
+        self.fused_z = fused_z
         self.x_t = x3_w and not shallow
         compute = compute_type("float32" if half else dtype, "ieee" if precision == "tf32x3" else precision)
         ab = acc if half else dtype
@@ -321,6 +328,15 @@ class _GpuBackward:
                 )
             return None
 
+        def z_gemm(width):  # the recompute: z (rows x width) = x . W chunk.T, or gz straight away (fused_z)
+            if fused_z:
+                return SigmoidGradGemm(rows, width, k, self.ldx, self.ldw, step, rows4, step, device_id)
+            if k and not from_saved:
+                return matmul_rows(
+                    rows, width, k, ab, acc, compute, self.ldx, self.ldw, step, device_id, (x_al, w_al, 16)
+                )
+            return None
+
         def grad_w_gemm(width):  # grad_W chunk (width x k) = gz.T (width x rows) . x (rows x k)
             if shallow:
                 return ShallowGemm(width, k, rows, rows4, self.ldx, k, device_id)
@@ -334,13 +350,7 @@ class _GpuBackward:
 
         self.gemms = {}
         for width in widths:
-            self.gemms[width] = (
-                matmul_rows(rows, width, k, ab, acc, compute, self.ldx, self.ldw, step, device_id, (x_al, w_al, 16))
-                if k and not from_saved
-                else None,
-                grad_x_gemm(width),
-                grad_w_gemm(width),
-            )
+            self.gemms[width] = (z_gemm(width), grad_x_gemm(width), grad_w_gemm(width))
         lt = max([g.workspace_bytes for gemms in self.gemms.values() for g in gemms if g is not None] + [0])
         self.g_direct = dtype == acc and g_stride == 1  # the kernels read the caller's grad_out as it is
         sections = [
@@ -432,24 +442,19 @@ class _GpuBackward:
                 w_in = w32
             else:
                 w_in = w + start * self.ldw * item
-            if self.from_saved:
-                src = saved + start * self.acc_item
-            elif z_gemm is None:  # K = 0: z is zero
-                runtime.memsetAsync(z, 0, rows * step * self.acc_item, stream)
-                src = z
+            bias = b + start * item if b else 0
+            if self.fused_z:
+                z_gemm.run(x_in, w_in, bias, g_acc, z if need_x else 0, gz_t, partial if need_b else 0, lt, stream)
             else:
-                z_gemm.run(w_in, x_in, z, lt, stream)
-                src = z
-            self.sigmoid_grad(
-                stream,
-                src,
-                z if need_x else 0,
-                gz_t,
-                partial if need_b else 0,
-                b + start * item if b else 0,
-                g_acc,
-                width,
-            )
+                if self.from_saved:
+                    src = saved + start * self.acc_item
+                elif z_gemm is None:  # K = 0: z is zero
+                    runtime.memsetAsync(z, 0, rows * step * self.acc_item, stream)
+                    src = z
+                else:
+                    z_gemm.run(w_in, x_in, z, lt, stream)
+                    src = z
+                self.sigmoid_grad(stream, src, z if need_x else 0, gz_t, partial if need_b else 0, bias, g_acc, width)
             if need_b:
                 self.column_sums(stream, partial, grad_b + start * item, width)
             if self.wt_copy:

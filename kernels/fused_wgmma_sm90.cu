@@ -6,6 +6,8 @@
 //   fp32-accurate GEMMs of the backward (cupy_fused/backward.py). a (M x K) row-major; b (N x K) row-major
 //   (B_KMAJOR) or b^T given, i.e. b stored (K x N) row-major (!B_KMAJOR: grad_x = gz . W reads W as it is).
 //   16-byte aligned rows.
+// fused::wgmma_sigmoid_grad<BN, STAGES>: the backward's tf32x3 recompute, gz = g * sigmoid'(x . W^T + bias),
+//   written where the backward reads it (row-major, transposed, 64-row column sums) instead of z.
 //
 // The main loop (mainloop<X3, BN, STAGES, B_KMAJOR, BM>): 384 threads = one producer warpgroup + two consumer
 // warpgroups (BM = 128: 64 rows each; BM = 64: the 64 rows, BN / 2 columns each), a STAGES-deep ring of 32-wide k
@@ -28,7 +30,7 @@
 // per-tile accumulators would not fit in 168 registers. Registers: 168 per thread (setmaxnreg made ptxas spill the
 // producer's copy addresses). The epilogues run on the consumer warpgroups alone (named barrier 1 of 256 threads):
 // the producer has left. wgmma_tile's is the shared one (epilogue.cuh: split-K, bias, sigmoid, row sums, the
-// hand-over to out); wgmma_gemm's is split-K (epilogue.cuh) and a store.
+// hand-over to out); wgmma_gemm's is split-K (epilogue.cuh) and a store; wgmma_sigmoid_grad's split-K and gz.
 // Compiled to a trap on targets without wgmma.
 #include "common.cuh"
 #include "epilogue.cuh"
@@ -350,6 +352,91 @@ wgmma_gemm(const float* __restrict__ a, long long lda, const float* __restrict__
             }
         }
     }
+#else
+    __trap();
+#endif
+}
+
+// gz = g * sigmoid'(x . W^T + bias) tile by tile in tf32x3: the backward's recompute of z fused with sigmoid'
+// (backward.py), for a chunk of W's rows. Written row-major to z (row stride ldz: grad_x's operand), transposed to zt
+// (zt[col * ldzt + row]: grad_W's K-major operand) and as column sums per 64-row tile (partial[tile_row * ldp + col]:
+// grad_b), each when non-null: z itself never reaches memory. Rows past M give zeros. The tile's bias values are
+// staged in shared memory before the main loop: read from global memory in the epilogue, each one's latency stood
+// between the epilogue's steps (+16-29% over the GEMM alone).
+template <int BN, int STAGES>
+__global__ void __launch_bounds__(384, 1)
+wgmma_sigmoid_grad(const float* __restrict__ x, long long ldx, const float* __restrict__ w, long long ldw,
+                   const float* __restrict__ bias, const float* __restrict__ g, unsigned char* __restrict__ workspace,
+                   float* __restrict__ z, long long ldz, float* __restrict__ zt, long long ldzt,
+                   float* __restrict__ partial, long long ldp, int M, int N, int K, int splits, long long k_split,
+                   int group_m, unsigned long long epoch) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    constexpr int NACC = BN / 2;
+    extern __shared__ __align__(128) unsigned char smem_raw[];
+    __shared__ float red[2][4][BN];  // per consumer warpgroup, each warp's 16-row column sums
+    __shared__ float bsh[BN];
+    const Block blk = block_of<128, BN>(workspace, M, N, K, splits, k_split, group_m);
+    for (int i = threadIdx.x; i < BN; i += blockDim.x)  // visible after the main loop's first __syncthreads
+        bsh[i] = bias != nullptr && blk.n0 + i < N ? bias[blk.n0 + i] : 0.0f;
+    float acc[NACC];
+    if (!mainloop<true, BN, STAGES>(x, ldx, w, ldw, M, N, K, blk.m0, blk.n0, blk.kt0, blk.KT, smem_raw, acc)) return;
+    const int tid = threadIdx.x, warp = tid >> 5, cwg = (warp >> 2) - 1, wq = warp & 3;
+    const int lane = tid & 31, g8 = lane >> 2, t = lane & 3;
+    const cf::NamedSync<1, 256> sync;
+    if (!epi::split_exchange<float, NACC>(acc, blk.ws, blk.tile, splits, tid - 128, 256, epoch, sync)) return;
+
+    // acc[4j + 2h + q] is row r[h] = m0 + 64 cwg + 16 wq + 8h + g8, column n0 + 8j + 2t + q (as in wgmma_tile)
+    const int r0 = blk.m0 + 64 * cwg;
+    int r[2];
+    float gr[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        r[h] = r0 + 16 * wq + 8 * h + g8;
+        gr[h] = r[h] < M ? g[r[h]] : 0.0f;
+    }
+    const bool pairs = ldz % 2 == 0 && (reinterpret_cast<unsigned long long>(z) & 7) == 0;
+#pragma unroll
+    for (int j = 0; j < BN / 8; ++j) {
+        const int c = blk.n0 + 8 * j + 2 * t;
+        float v[2][2], sum[2];
+#pragma unroll
+        for (int q = 0; q < 2; ++q) {
+            const float bq = bsh[8 * j + 2 * t + q];
+            sum[q] = 0.0f;
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                v[h][q] = r[h] < M ? gr[h] * cf::dsigmoid(acc[4 * j + 2 * h + q] + bq) : 0.0f;
+                sum[q] += v[h][q];
+                if (zt != nullptr && r[h] < M && c + q < N) zt[(long long)(c + q) * ldzt + r[h]] = v[h][q];
+            }
+            sum[q] += __shfl_xor_sync(0xffffffffu, sum[q], 4);
+            sum[q] += __shfl_xor_sync(0xffffffffu, sum[q], 8);
+            sum[q] += __shfl_xor_sync(0xffffffffu, sum[q], 16);
+            if (g8 == 0) red[cwg][wq][8 * j + 2 * t + q] = sum[q];
+        }
+        if (z != nullptr) {
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                if (r[h] >= M) continue;
+                float* p = z + (long long)r[h] * ldz + c;
+                if (pairs && c + 1 < N) {
+                    *reinterpret_cast<float2*>(p) = make_float2(v[h][0], v[h][1]);
+                } else {
+                    if (c < N) p[0] = v[h][0];
+                    if (c + 1 < N) p[1] = v[h][1];
+                }
+            }
+        }
+    }
+    if (partial == nullptr || r0 >= M) return;
+    if (cwg == 0)  // the warpgroup's red rows are written
+        cf::NamedSync<2, 128>()();
+    else
+        cf::NamedSync<3, 128>()();
+    for (int i = tid & 127; i < BN; i += 128)
+        if (blk.n0 + i < N)
+            partial[(long long)(r0 / 64) * ldp + blk.n0 + i] =
+                ((red[cwg][0][i] + red[cwg][1][i]) + red[cwg][2][i]) + red[cwg][3][i];
 #else
     __trap();
 #endif

@@ -172,6 +172,11 @@ def test_tf32x3_backward_runs_our_gemms_on_sm90a():
         assert strict_x.x3_w and not strict_x.x3_x
     strict = make(100, "ieee")
     assert not (strict.x3_w or strict.x3_x)
+    # the tf32x3 recompute fused with sigmoid' for aligned rows; TF32, strict and unaligned: a GEMM, then gz
+    assert small.fused_z and direct.fused_z
+    assert not (strict.fused_z or make(100, "tf32").fused_z or make(100, "tf32x3", 67).fused_z)
+    saved = _GpuBackward(100, 68, 1031, "float32", 68, 68, True, 1, (True, True, True), "tf32x3", 2**20, 0, True)
+    assert not saved.fused_z and "z" in saved.offsets
     # grad_W of a shallow batch with many tiles: the shallow kernel, which reads x as it is (no x.T)
     shallow = _GpuBackward(
         100, 4100, 2100, "float32", 4100, 4100, True, 1, (True, True, True), "tf32x3", 2**28, 0, False
@@ -312,7 +317,7 @@ def test_array_layer_moves_between_devices_and_loads_cuda_tensors(rng):
         (torch.bfloat16, None),
     ],
 )
-@pytest.mark.parametrize("batch,k,n", [((5,), 300, 1001), ((300,), 257, 513)])
+@pytest.mark.parametrize("batch,k,n", [((5,), 300, 1001), ((300,), 257, 513), ((300,), 260, 513)])
 def test_saved_and_recomputed_backward_agree_on_cuda(rng, dtype, precision, batch, k, n):
     tensors, g = cuda_inputs(rng, batch, k, n, dtype)
     ref = grads(torch_expression, [t.double() for t in tensors], g.double())

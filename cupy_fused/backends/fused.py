@@ -178,6 +178,7 @@ def instances() -> dict[str, list[str]]:
                                 if cfg.instance(saves) not in names[cfg.filename]:
                                     names[cfg.filename].append(cfg.instance(saves))
     names["fused_wgmma_sm90.cu"] += [X3Gemm.instance(True), X3Gemm.instance(False)]
+    names["fused_wgmma_sm90.cu"].append(SigmoidGradGemm.INSTANCE)
     names["wgmma_shallow_sm90.cu"] = [ShallowGemm.INSTANCE]
     names["wgmma_grad_x_sm90.cu"] = [SmallBatchGradX.instance(bp) for bp in (64, 128)]
     names["wgmma_small_batch_sm90.cu"].append(SmallBatchWgmma.SPLIT_X)
@@ -351,6 +352,45 @@ class X3Gemm:
 
     def __repr__(self) -> str:
         return f"{self._launch!r} tf32x3 GEMM, split-K S={self.splits}"
+
+
+class SigmoidGradGemm:
+    """The backward's recompute fused with sigmoid' (fused_wgmma_sm90.cu: wgmma_sigmoid_grad): gz = g * sigmoid'(x .
+    w.T + bias) in tf32x3 for x (m x k) and a chunk w (n x k) of W's rows, written row-major to z (row stride ldz),
+    transposed to zt (row stride ldzt) and as column sums per 64-row tile to partial (row stride ldp), each where its
+    address is not 0; z itself is never stored. On X3Gemm's main loop and tile, K split when the tiles cannot fill
+    the GPU. 16-byte aligned rows of x and w. sm_90a only. ``run(x, w, bias, g, z, zt, partial, workspace, stream)``
+    (bias may be 0)."""
+
+    BN, STAGES = X3Gemm.BN, X3Gemm.STAGES
+    INSTANCE = f"fused::wgmma_sigmoid_grad<{BN}, {STAGES}>"
+
+    def __init__(self, m, n, k, ldx, ldw, ldz, ldzt, ldp, device_id: int):
+        if ldx % 4 or ldw % 4:
+            raise ValueError(f"SigmoidGradGemm needs row strides that are multiples of 4, got ldx={ldx}, ldw={ldw}")
+        num_n = -(-n // self.BN)
+        tiles = -(-m // 128) * num_n
+        k_split, splits = _k_split(k, _splits(tiles, loader.device_info(device_id).sms, k))
+        self.splits = splits
+        self.workspace_bytes = 0 if splits == 1 else _split_workspace_bytes(tiles, splits, m, num_n, 128, self.BN, 4)
+        params = [(U64, None), (I64, ldx), (U64, None), (I64, ldw), (U64, None), (U64, None), (U64, None)]
+        params += [(U64, None), (I64, ldz), (U64, None), (I64, ldzt), (U64, None), (I64, ldp)]
+        params += [(I32, m), (I32, n), (I32, k), (I32, splits), (I64, k_split), (I32, GROUP_M), (U64, None)]
+        self._launch = Launch(
+            loader.function("fused_wgmma_sm90.cu", self.INSTANCE, device_id),
+            self.INSTANCE,
+            tiles * splits,
+            384,
+            _wgmma_smem(True, self.BN, self.STAGES),
+            params,
+            device_id,
+        )
+
+    def run(self, x, w, bias, g, z, zt, partial, workspace, stream) -> None:
+        self._launch(stream, x, w, bias, g, workspace, z, zt, partial, next_epoch())
+
+    def __repr__(self) -> str:
+        return f"{self._launch!r} recompute + sigmoid', split-K S={self.splits}"
 
 
 class ShallowGemm:
