@@ -13,8 +13,9 @@
 // garbage that no stored column reads), W as it is; every box is 32 floats wide, 128-byte swizzled (wgmma's layout
 // for gz). Consumers, per half tile (32 values of N): each thread reads its A fragments from W's box with two 8-byte
 // loads per k step of 8 (its rows t and t + 4 of the step, two adjacent columns), splits them in registers, and
-// issues the half's wgmmas (lo*hi, hi*lo, hi*hi into a per-tile accumulator that starts from zero, added to the
-// running sums in fp32, as in every tf32x3 kernel here). The A rows a thread holds (wgmma rows g and g + 8 of its
+// issues the half's wgmmas (lo*hi, hi*lo, hi*hi into a per-half accumulator that starts from zero, added to the
+// running sums in fp32, as in every tf32x3 kernel here; one per 64 values doubled the error); the second half's
+// fragments are read while the first half's wgmmas run. The A rows a thread holds (wgmma rows g and g + 8 of its
 // warp's 16) are W's columns 2g and 2g + 1: the epilogue stores them as pairs. The loads of lanes t = 2, 3 take row
 // t + 4 first, so that each load's 32 lanes hit both halves of the swizzled row (two wavefronts, not four).
 // Split-K over N and the store (+ c) as in fused_wgmma_sm90.cu's wgmma_gemm (epilogue.cuh: split_exchange).
