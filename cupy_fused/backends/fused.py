@@ -246,6 +246,23 @@ class TileKernel(LinearKernel):
         return f"{self._launch!r} {self._cfg.label}, split-K S={self.splits}"
 
 
+def split_copy_bytes(rows: int, k: int) -> int:
+    """sbw::split_x's copy of a (rows x k) float32 array: hi and lo rows of k rounded up to 4 floats (16-byte rows
+    for a tensor map)."""
+    return 2 * rows * round_up(k, 4) * 4
+
+
+def _split_x_launch(rows: int, k: int, ld: int, device_id: int) -> Launch:
+    """sbw::split_x over a (rows x k) array of row stride ``ld`` into its split copy (row stride k rounded up to 4):
+    ``launch(stream, src, dst)``."""
+    blocks = max(1, min(-(-rows * k // 1024), 4 * loader.device_info(device_id).sms))
+    name = SmallBatchWgmma.SPLIT_X
+    params = [(U64, None), (I64, ld), (U64, None), (I32, rows), (I32, k), (I32, round_up(k, 4))]
+    return Launch(
+        loader.function("wgmma_small_batch_sm90.cu", name, device_id), name, blocks, 256, 0, params, device_id
+    )
+
+
 class SmallBatchWgmma(TileKernel):
     """The small-batch wgmma kernel (wgmma_small_batch_sm90.cu, sm_90a): a tile kernel (one tile of rows: the batch)
     whose x and W reach it through TMA tensor maps instead of (x, ldx, w, ldw), each re-encoded when its array's
@@ -261,18 +278,12 @@ class SmallBatchWgmma(TileKernel):
         """Whether ``cfg`` is this kernel splitting x once per call (its last template argument, PRESPLIT)."""
         return cfg.template == cls.TEMPLATE and cfg.args[-1] == "true"
 
-    @staticmethod
-    def split_copy_bytes(p: Problem) -> int:
-        """The split copy of x: hi and lo rows of K rounded up to 4 floats (16-byte rows for the tensor map)."""
-        return 2 * p.rows * round_up(p.k, 4) * 4
-
     def __init__(self, p: Problem, cfg: TileConfig, splits: int):
         if p.rows > cfg.bm:  # one tile of rows: the kernel reads batch rows 0..BP-1 only
             raise ValueError(f"{cfg.name} takes a batch of at most {cfg.bm} rows, got {p.rows}")
         self._presplit = self.presplits(cfg)
         if self._presplit:
-            split_stride = round_up(p.k, 4)
-            self._x_map = TiledMap(2 * p.rows, p.k, split_stride, cfg.bm)
+            self._x_map = TiledMap(2 * p.rows, p.k, round_up(p.k, 4), cfg.bm)
         else:
             self._x_map = TiledMap(p.rows, p.k, p.ldx, cfg.bm)
         self._w_map = TiledMap(p.n, p.k, p.ldw, cfg.bn)
@@ -280,17 +291,8 @@ class SmallBatchWgmma(TileKernel):
         super().__init__(p, cfg, splits)
         if self._presplit:
             self._split_offset = round_up(self.workspace_bytes, 256)
-            self.workspace_bytes = self._split_offset + self.split_copy_bytes(p)
-            blocks = max(1, min(-(-p.rows * p.k // 1024), 4 * loader.device_info(p.device_id).sms))
-            self._split = Launch(
-                loader.function(cfg.filename, self.SPLIT_X, p.device_id),
-                self.SPLIT_X,
-                blocks,
-                256,
-                0,
-                [(U64, None), (I64, p.ldx), (U64, None), (I32, p.rows), (I32, p.k), (I32, split_stride)],
-                p.device_id,
-            )
+            self.workspace_bytes = self._split_offset + split_copy_bytes(p.rows, p.k)
+            self._split = _split_x_launch(p.rows, p.k, p.ldx, p.device_id)
 
     def _operands(self) -> list:
         return [(TensorMap, self._x_map.value), (TensorMap, self._w_map.value)]
@@ -447,10 +449,6 @@ class SmallBatchGradX:
     def instance(cls, bp: int) -> str:
         return f"{cls.TEMPLATE}<{bp}>"
 
-    @staticmethod
-    def split_copy_bytes(m: int, k: int) -> int:
-        return 2 * m * round_up(k, 4) * 4
-
     def __init__(self, m: int, n: int, k: int, lda: int, ldb: int, ldc: int, device_id: int):
         if not 0 < m <= self.MAX_M or lda % 4 or ldb % 4:
             raise ValueError(
@@ -464,20 +462,11 @@ class SmallBatchGradX:
         self.splits = splits
         split_ws = 0 if splits == 1 else _split_workspace_bytes(tiles, splits, n, 1, self.BM, bp, 4)
         self._split_offset = round_up(split_ws, 256)
-        self.workspace_bytes = self._split_offset + self.split_copy_bytes(m, k)
-        ks = round_up(k, 4)
-        self._a_map = TiledMap(2 * m, k, ks, bp)
+        self.workspace_bytes = self._split_offset + split_copy_bytes(m, k)
+        self._a_map = TiledMap(2 * m, k, round_up(k, 4), bp)
         self._b_map = TiledMap(k, n, ldb, 64)
         self._lock = threading.Lock()  # a call's maps and the launch that reads them
-        self._split = Launch(
-            loader.function("wgmma_small_batch_sm90.cu", SmallBatchWgmma.SPLIT_X, device_id),
-            SmallBatchWgmma.SPLIT_X,
-            max(1, min(-(-m * k // 1024), 4 * sms)),
-            256,
-            0,
-            [(U64, None), (I64, lda), (U64, None), (I32, m), (I32, k), (I32, ks)],
-            device_id,
-        )
+        self._split = _split_x_launch(m, k, lda, device_id)
         name = self.instance(bp)
         stage_bytes = 2 * bp * 64 * 4 + 64 * self.BM * 4
         self._launch = Launch(
@@ -510,7 +499,7 @@ def candidates(p: Problem, precision: str, info, tuning: bool) -> list[Candidate
     presplit = [c for c in configs if SmallBatchWgmma.presplits(c)]
     if presplit:
         configs = [c for c in configs if c not in presplit]
-        if SmallBatchWgmma.split_copy_bytes(p) <= p.workspace_limit:
+        if split_copy_bytes(p.rows, p.k) <= p.workspace_limit:
             configs.insert(0 if p.k * p.n > _PRESPLIT_MIN_KN else 1, presplit[0])
     choices = [(configs[0], split_count(p, configs[0], info.sms))]
     if tuning:
