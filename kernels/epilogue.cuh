@@ -119,4 +119,21 @@ __device__ __forceinline__ void finish_rows(const Tile& tile, const Workspace<A>
     cf::clear_flags(row_flags, tile.num_n, S, t, nt);
 }
 
+// Two adjacent values of a GEMM's output to c[0] and c[1] (c[1] only where `second`), added in fp32 to what c holds
+// with `accumulate`; one float2 store where `pair` (c 8-byte aligned, second true).
+__device__ __forceinline__ void store_pair(float* c, float v0, float v1, bool pair, bool second, int accumulate) {
+    if (pair) {
+        float2* p = reinterpret_cast<float2*>(c);
+        if (accumulate) {
+            const float2 old = *p;
+            v0 = old.x + v0;
+            v1 = old.y + v1;
+        }
+        *p = make_float2(v0, v1);
+        return;
+    }
+    c[0] = accumulate ? c[0] + v0 : v0;
+    if (second) c[1] = accumulate ? c[1] + v1 : v1;
+}
+
 }  // namespace epi

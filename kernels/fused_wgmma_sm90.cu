@@ -337,19 +337,9 @@ wgmma_gemm(const float* __restrict__ a, long long lda, const float* __restrict__
 #pragma unroll
         for (int j = 0; j < BN / 8; ++j) {
             const int n = blk.n0 + 8 * j + 2 * t;
-            float v0 = acc[4 * j + 2 * h], v1 = acc[4 * j + 2 * h + 1];
-            if (pairs && n + 1 < N) {
-                float2* p = reinterpret_cast<float2*>(crow + n);
-                if (accumulate) {
-                    const float2 old = *p;
-                    v0 = old.x + v0;
-                    v1 = old.y + v1;
-                }
-                *p = make_float2(v0, v1);
-            } else {
-                if (n < N) crow[n] = accumulate ? crow[n] + v0 : v0;
-                if (n + 1 < N) crow[n + 1] = accumulate ? crow[n + 1] + v1 : v1;
-            }
+            if (n < N)
+                epi::store_pair(crow + n, acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1], pairs && n + 1 < N, n + 1 < N,
+                                accumulate);
         }
     }
 #else
@@ -416,16 +406,9 @@ wgmma_sigmoid_grad(const float* __restrict__ x, long long ldx, const float* __re
         }
         if (z != nullptr) {
 #pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                if (r[h] >= M) continue;
-                float* p = z + (long long)r[h] * ldz + c;
-                if (pairs && c + 1 < N) {
-                    *reinterpret_cast<float2*>(p) = make_float2(v[h][0], v[h][1]);
-                } else {
-                    if (c < N) p[0] = v[h][0];
-                    if (c + 1 < N) p[1] = v[h][1];
-                }
-            }
+            for (int h = 0; h < 2; ++h)
+                if (r[h] < M && c < N)
+                    epi::store_pair(z + (long long)r[h] * ldz + c, v[h][0], v[h][1], pairs && c + 1 < N, c + 1 < N, 0);
         }
     }
     if (partial == nullptr || r0 >= M) return;

@@ -153,20 +153,9 @@ wgmma_grad_x(const __grid_constant__ ptx::TensorMap gz_map, const __grid_constan
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
             const int b = 8 * j + 2 * t + e;
-            if (b >= B || col >= K) continue;
-            float* p = c + (long long)b * ldc + col;
-            float v0 = acc[4 * j + e], v1 = acc[4 * j + 2 + e];
-            if (pair) {
-                if (accumulate) {
-                    const float2 old = *reinterpret_cast<const float2*>(p);
-                    v0 = old.x + v0;
-                    v1 = old.y + v1;
-                }
-                *reinterpret_cast<float2*>(p) = make_float2(v0, v1);
-            } else {
-                p[0] = accumulate ? p[0] + v0 : v0;
-                if (col + 1 < K) p[1] = accumulate ? p[1] + v1 : v1;
-            }
+            if (b < B && col < K)
+                epi::store_pair(c + (long long)b * ldc + col, acc[4 * j + e], acc[4 * j + 2 + e], pair, col + 1 < K,
+                                accumulate);
         }
 #else
     __trap();
