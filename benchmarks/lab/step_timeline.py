@@ -5,20 +5,14 @@ runtime / driver calls that can stall the stream (allocations, frees, synchroniz
     PYTHONPATH=$PWD python3 benchmarks/lab/step_timeline.py [B K N precision ...]
 """
 
-import math
 import statistics
 import sys
 
 import torch
+from profile_training import cases, steps  # the lab's training shapes and steps (run as a script)
 from torch.autograd import DeviceType
 
-import cupy_fused.torch as cft
-
 STALLS = ("alloc", "free", "synchron", "memcpy", "memset", "query")
-
-
-def model(x, w, b):
-    return torch.sum(torch.sigmoid(torch.nn.functional.linear(x, w, b)), dim=1, keepdim=True)
 
 
 def event_ms(step, reps=7):
@@ -69,27 +63,18 @@ def timeline(label, step):
 
 
 def main():
-    args = sys.argv[1:] or ["128", "32768", "32768", "default"]
     summary = []
-    for i in range(0, len(args), 4):
-        B, K, N = (int(a) for a in args[i : i + 3])
-        precision = None if args[i + 3] == "default" else args[i + 3]
-        bound = 1 / math.sqrt(K)
-        x = torch.randn(B, K, device="cuda", requires_grad=True)
-        w = torch.empty(N, K, device="cuda").uniform_(-bound, bound).requires_grad_()
-        b = torch.empty(N, device="cuda").uniform_(-bound, bound).requires_grad_()
-        g = torch.rand(B, 1, device="cuda")
+    for (B, K, N), precision in cases(sys.argv[1:] or ["128", "32768", "32768", "default"]):
+        ours_step, torch_step = steps(B, K, N, precision)
         print(f"{B} x {K} x {N} {precision or 'default'}")
-        ours = timeline(
-            "ours", lambda: torch.autograd.grad(cft.linear_sigmoid_sum(x, w, b, precision=precision), (x, w, b), g)
-        )
+        ours = timeline("ours", ours_step)
         torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
-        theirs = timeline("torch", lambda: torch.autograd.grad(model(x, w, b), (x, w, b), g))
+        theirs = timeline("torch", torch_step)
         torch.backends.cuda.matmul.allow_tf32 = False
         summary.append(
             f"{B} x {K} x {N} {precision or 'default'}: ours {ours:.3f} torch {theirs:.3f} {ours / theirs:.2f}"
         )
-        x = w = b = g = None
+        ours_step = torch_step = None
         torch.cuda.empty_cache()
     print("\nevents ms per step")
     print("\n".join(summary))
