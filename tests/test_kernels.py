@@ -1,6 +1,10 @@
 """Every kernel instance compiles with NVRTC for sm_80, sm_90 and sm_90a (no GPU needed), and the loader reports
 failures well."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from cupy_fused import loader
@@ -32,3 +36,9 @@ def test_compile_error_carries_the_log_and_the_file(monkeypatch):
 def test_sources_carry_a_line_directive():
     for filename in loader.kernel_files():
         assert loader.source(filename).startswith(f'#line 1 "kernels/{filename}"\n')
+
+
+def test_generated_wgmma_header_is_current():
+    script = Path(__file__).resolve().parents[1] / "scripts" / "gen_ptx_wgmma.py"
+    result = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
