@@ -14,12 +14,15 @@ Candidates come from the backends (small_batch, fused, cublas), the statically p
 * B * N * K <= 2**20 (tiny problems, launch-bound): one launch of our tile kernels (small-batch kernel up to B = 64).
 * float32, precision None (fp32-accurate): "tf32x3" on tensor cores (fused; 64-row tiles up to B = 64 where the
   small-batch wgmma kernel cannot run), else strict fp32 through cuBLAS.
-* float32 "ieee", "bf16", float16 / bfloat16, float64: cuBLAS(Lt) into a bounded workspace, then our reduction.
+* bfloat16 / float16 on sm_90a with 16-byte aligned rows: the Hopper GEMM core (backends/sm90.py) first, and offered
+  only, where its GPU time measured at least level with the rest (_core_offered).
+* float32 "ieee", "bf16", float16 / bfloat16 elsewhere, float64: cuBLAS(Lt) into a bounded workspace, then our
+  reduction.
 * float32 "tf32": our fused TF32 kernels (split-K when the tiles cannot fill the GPU) up to B = 512 when W has at
   least 2**28 elements (only there did they measure as fast as cuBLAS: 1.45-1.51 against 1.53 ms at
   128 x 32768 x 32768; at 65-128 x 4096 x 4096 the small-batch wgmma kernel took 44-49 us against cuBLAS's 35-38),
   cuBLAS otherwise.
-* method="fused" / "cublas" restrict the candidates to that method.
+* method="fused" / "cublas" restrict the candidates to that method (with "fused", the GEMM core wherever it runs).
 
 With tuning on (tune.py) every candidate of the request is timed on the first call of a shape class and the winner
 is kept; with it off the first candidate runs. Every candidate computes at least as accurately as the request.
@@ -32,7 +35,7 @@ import os
 from dataclasses import dataclass
 
 from . import checks, loader, tune
-from .backends import ITEMSIZE, Candidate, Problem, acc_dtype, cublas, fused, small_batch
+from .backends import ITEMSIZE, Candidate, Problem, acc_dtype, cublas, fused, sm90, small_batch
 from .plans import default_precision_candidates, precision_line
 from .precision import TABLE
 
@@ -41,6 +44,9 @@ CUDA_CORE_BATCH = 4  # ... where the small-batch wgmma kernel can run instead
 TINY_MACS = 1 << 20
 TF32_FUSED_MAX_B = 512
 TF32_FUSED_MIN_KN = 1 << 28
+CORE_SWAPPED_MIN_KN = 1 << 25  # half inputs up to B = 128: the core first where W has this many elements or more
+CORE_TILE_MAX_K = 1024  # ... above B = 128 where K is at most this and (B, N) has CORE_TILE_MIN_BN elements or more
+CORE_TILE_MIN_BN = 1 << 26
 
 
 def tuning_enabled() -> bool:
@@ -106,13 +112,31 @@ def candidates(p: Problem, precision: str | None, method: str, info, tuning: boo
         [c for prec in precisions for c in fused.candidates(p, prec, info, tuning)] if fused_ok else []
     )
     theirs = [c for prec in precisions for c in cublas.candidates(p, prec)] if cublas_ok else []
+    offered = method == "fused" or (fused_ok and _core_offered(p))
+    core = [c for prec in precisions for c in sm90.candidates(p, prec, info, tuning)] if offered else []
+    if core:
+        return core + out + ours + theirs
     if p.dtype == "float32" and precision is None:  # fp32-accurate: tf32x3 on tensor cores, ieee otherwise
         ours.sort(key=lambda c: c.precision != ("tf32x3" if info.tensor_cores else "ieee"))
     sbw_first = ours and ours[0].kernel.startswith(fused.SmallBatchWgmma.TEMPLATE)
     if sbw_first and CUDA_CORE_BATCH < p.rows <= small_batch.MAX_ROWS and not tiny:
-        return ours + out + theirs
+        return ours + out + theirs + core
     out += ours + theirs if ours_first or not theirs else theirs + ours
-    return out
+    return out + core
+
+
+def _core_offered(p: Problem) -> bool:
+    """Whether method="auto" offers the GEMM core's forward (half inputs; then first): where its GPU time measured at
+    least level with every other candidate's (H100, CUDA-graph replay, bf16): up to B = 128 where W is large
+    (1 x 8192 x 28672: 156 us against the CUDA-core kernel's 167 and cuBLASLt's 169, 32 x 4096 x 14336: 49 against
+    52; but 128 x 4096 x 4096, W of 2**24 elements: 32 against cuBLASLt's 20), and above it where z is large against
+    the products (16384 x 1024 x 65536: 3.88 ms against 5.58, 16384 x 256 x 16384: 0.45 against 0.86; but 4096^3:
+    217 us against 204). Not elsewhere, even for the tuner: it ranks host-bound calls by their wall time, where one
+    launch beats cuBLASLt's two, and picked the core at 128 x 4096 x 4096 (32 us of GPU against 20) and 256 x 1024 x
+    1024 (22 against 7): slower for a CUDA graph, which pays GPU time only."""
+    if p.rows <= sm90.SWAPPED_MAX_ROWS:
+        return p.k * p.n >= CORE_SWAPPED_MIN_KN
+    return p.k <= CORE_TILE_MAX_K and p.rows * p.n >= CORE_TILE_MIN_BN
 
 
 def choose_linear(

@@ -1,13 +1,14 @@
 """Every kernel instance the package can launch, at odd shapes, for compute-sanitizer (scripts/sanitize.sh).
 
-For each dtype, float32 precision, shape (B, K, N from 1, 3, 31, 33, 257, and one of 515 rows for the backward's
-grad_x GEMM), bias on and off, aligned and unaligned views: every candidate the planner would time (the small-batch
+For each dtype, float32 precision, shape (B, K, N from 1, 3, 31, 33, 257, K a multiple of 8 for 16-byte aligned
+rows where the Hopper GEMM core runs, and one of 515 rows for the backward's grad_x GEMM), bias on and off, aligned
+and unaligned views: every candidate the planner would time (the small-batch
 kernel's batch tiles and splits, each tile kernel with its split counts, cuBLASLt + the reduction), each as the
 inference instance and the saving one; then the backward (saved and recomputed, one chunk and many) and sigmoid_sum.
 Inputs are cupy arrays (bfloat16 as raw 16-bit words of float32 values: the backward is skipped for it). Prints the
 launch count; the sanitizer's own summary says whether anything went wrong.
 
-    PYTHONPATH=$PWD python3 scripts/sanitize_cases.py [--quick]
+    PYTHONPATH=$PWD python3 scripts/sanitize_cases.py [--quick] [--dtypes bfloat16 float16]
 """
 
 import argparse
@@ -21,8 +22,10 @@ from cupy_fused import loader, planner
 from cupy_fused.backends import Problem
 from cupy_fused.backward import grad
 
-SHAPES = [(1, 1, 1), (3, 31, 33), (31, 33, 257), (33, 257, 3), (257, 3, 31), (257, 257, 33)]
-QUICK_SHAPES = [(1, 1, 1), (3, 31, 33), (33, 257, 31), (257, 33, 257)]
+# K a multiple of 8 in rows of offset 0: 16-byte aligned rows, where the Hopper (TMA) paths run
+ALIGNED_SHAPES = [(3, 64, 300), (70, 136, 1030), (257, 264, 520)]
+SHAPES = [(1, 1, 1), (3, 31, 33), (31, 33, 257), (33, 257, 3), (257, 3, 31), (257, 257, 33)] + ALIGNED_SHAPES
+QUICK_SHAPES = [(1, 1, 1), (3, 31, 33), (33, 257, 31), (257, 33, 257)] + ALIGNED_SHAPES[::2]
 BACKWARD_SHAPES = [(3, 31, 33), (33, 257, 31), (515, 33, 257)]
 PRECISIONS = {"float32": [None, "ieee", "tf32", "tf32x3", "bf16"]}
 DTYPES = ["float32", "float16", "bfloat16", "float64"]
@@ -50,7 +53,10 @@ def run_candidates(x, w, b, dtype, precision, info):
         p = Problem(
             rows, k, n, dtype, b is not None, x.strides[0] // item, w.strides[0] // item, aligned, 0, 256 * 2**20, saves
         )
-        for candidate in planner.candidates(p, precision, "auto", info, True):
+        found = planner.candidates(p, precision, "auto", info, True)
+        kernels = {c.kernel for c in found}  # method="fused" adds the GEMM core where "auto" leaves it out
+        found += [c for c in planner.candidates(p, precision, "fused", info, True) if c.kernel not in kernels]
+        for candidate in found:
             exe = candidate.build()
             out = cp.empty(rows, x.dtype)
             # zeroed: the grid hand-over reads its flags before any write (compared with a fresh 64-bit epoch per
@@ -87,12 +93,13 @@ def run_backward(rng, rows, k, n, dtype, precision):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer shapes (for the slower tools)")
+    parser.add_argument("--dtypes", nargs="+", default=DTYPES, choices=DTYPES, help="only these dtypes")
     args = parser.parse_args()
     cp.cuda.set_allocator(None)  # every array its own cudaMalloc: memcheck sees the true bounds, not the pool's
     rng = np.random.default_rng(0)
     info = loader.device_info(0)
     launches = 0
-    for dtype in DTYPES:
+    for dtype in args.dtypes:
         for precision in PRECISIONS.get(dtype, [None]):
             for (rows, k, n), bias, offset in itertools.product(
                 QUICK_SHAPES if args.quick else SHAPES, (True, False), (0, 1)

@@ -11,7 +11,9 @@ from helpers import GPU_EPS, budget, cuda_inputs, exact_reference, rel_err, torc
 
 import cupy_fused
 from cupy_fused import loader, tune
-from cupy_fused.backends import Problem, fused, small_batch
+from cupy_fused.backends import Problem, fused, sm90, small_batch
+from cupy_fused.gemm.kernel import SWAPPED_BN, GemmKernel
+from cupy_fused.gemm.operands import OPERANDS
 
 pytestmark = pytest.mark.gpu
 cp = pytest.importorskip("cupy")
@@ -135,6 +137,42 @@ def test_tile_kernels_other_dtypes_with_split_k(rng, dtype):
             check(lambda p: fused.tile_kernel(p, cfg, splits), p, x, w, b, None)
 
 
+def rows16(t):
+    """The same values in rows padded to 16 bytes plus 16 more, with NaN past K (a view): what TMA reads past K must
+    come back as zeros."""
+    k, per16 = t.shape[1], 16 // t.element_size()
+    wide = torch.full((t.shape[0], -(-k // per16) * per16 + per16), float("nan"), device=t.device, dtype=t.dtype)
+    wide[:, :k] = t
+    return wide[:, :k]
+
+
+def core_kernel(spec, splits):
+    """make(problem) for check(): the core's executable of spec, saving sigmoid' where the problem does."""
+    return lambda p: GemmKernel(dataclasses.replace(spec, save=p.saves), p.rows, p.n, p.k, p.ldx, p.ldw, 0, splits)
+
+
+# The GEMM core's forward for every operand type: the swapped form at every batch tile that holds the batch, the
+# forward tiles from 65 rows, K split 1, 3 and 7 ways, odd K and N in rows padded with NaN, one or several out and
+# red tiles; the plain and the saving instance (check()).
+@pytest.mark.parametrize("name", list(OPERANDS))
+@pytest.mark.parametrize(
+    "batch,k,n", [(1, 1001, 777), (7, 64, 300), (33, 1001, 2000), (100, 513, 3001), (129, 1001, 513), (300, 260, 1100)]
+)
+def test_gemm_core_forward(rng, name, batch, k, n):
+    if loader.device_info(0).arch != "sm_90a":
+        pytest.skip("the GEMM core needs wgmma (sm_90a)")
+    operand = OPERANDS[name]
+    x, w, b = cuda_inputs(rng, (batch,), k, n, getattr(torch, operand.dtype))
+    x, w = rows16(x), rows16(w)
+    p = problem_of(x, w, b)
+    found = sm90.specs(p, operand.precision)
+    assert found and p.aligned
+    swapped = [dataclasses.replace(found[0], bn=bn) for bn in SWAPPED_BN if bn > found[0].bn and found[0].swapped]
+    for spec in found + swapped:
+        for splits in (1, 3, 7):
+            check(core_kernel(spec, splits), p, x, w, b, operand.precision)
+
+
 def test_split_k_graph_replays_reset_the_flags(rng):
     x, w, b = cuda_inputs(rng, (130,), 2048, 600, torch.float32)
     p = problem_of(x, w, b)
@@ -144,21 +182,29 @@ def test_split_k_graph_replays_reset_the_flags(rng):
     # the small-batch wgmma kernel where it runs (its tensor maps are kernel parameters: captured by value)
     sbw_cfg = fused.tile_configs("float32", "tf32x3", 20, True, loader.arch_of(0) == "sm_90a", True)[0]
     sbw = fused.tile_kernel(problem_of(x[:20], w, b), sbw_cfg, 4)
+    # the GEMM core, split 3 ways with 5 red tiles: both of its arrival counters must be back at zero after a launch
+    xh, wh, bh = (t.bfloat16() for t in (x, w, b))
+    core_spec = sm90.specs(problem_of(xh, wh, bh), None)[-1]
+    core = core_kernel(core_spec, 3)(problem_of(xh, wh, bh))
+    assert core.splits == 3
     run(exe, x, w, b)
     run(sb, x[:5], w, b)
     run(sbw, x[:20], w, b)
+    run(core, xh, wh, bh)
     torch.cuda.synchronize()
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         out = run(exe, x, w, b)
         out_small = run(sb, x[:5], w, b)
         out_sbw = run(sbw, x[:20], w, b)
+        out_core = run(core, xh, wh, bh)
     for _ in range(3):
         x.copy_(torch.randn_like(x))
+        xh.copy_(x)
         graph.replay()
         torch.cuda.synchronize()
         assert torch.equal(out, run(exe, x, w, b)) and torch.equal(out_small, run(sb, x[:5], w, b))
-        assert torch.equal(out_sbw, run(sbw, x[:20], w, b))
+        assert torch.equal(out_sbw, run(sbw, x[:20], w, b)) and torch.equal(out_core, run(core, xh, wh, bh))
         ref = exact_reference(x, w, b)
         assert rel_err(out.double().cpu().numpy(), ref) <= budget(x, w, b, "tf32x3", ref)
 

@@ -166,6 +166,20 @@ def test_the_static_heuristic():
     )  # unless the split copy would not fit the workspace bound
     assert first(problem(4096, 4096, 4096), "tf32") == ("cublas", "tf32", "cublaslt")
     assert first(problem(128, 4096, 4096, dtype="float16")) == ("cublas", "ieee", "cublaslt")
+    # half inputs: the GEMM core where it measured fastest (planner._core_offered), and only there
+    assert not any(
+        c.kernel.startswith("sm90")
+        for c in planner.candidates(problem(128, 4096, 4096, "bfloat16"), None, "auto", H100, True)
+    )
+    assert planner.candidates(problem(128, 4096, 4096, "bfloat16"), None, "fused", H100, False)[0].kernel.startswith(
+        "sm90"
+    )
+    assert first(problem(32, 4096, 14336, dtype="bfloat16")) == ("fused", "ieee", "sm90")
+    assert first(problem(1, 8192, 28672, dtype="bfloat16")) == ("fused", "ieee", "sm90")
+    assert first(problem(1, 4096, 4096, dtype="bfloat16")) == ("fused", "ieee", "small_batch")
+    assert first(problem(16384, 1024, 65536, dtype="float16")) == ("fused", "ieee", "sm90")
+    assert first(problem(4096, 4096, 4096, dtype="bfloat16")) == ("cublas", "ieee", "cublaslt")
+    assert first(problem(32, 4096, 14336, dtype="bfloat16", aligned=False)) != ("fused", "ieee", "sm90")
     assert first(problem(128, 10, 20), "ieee") == ("fused", "ieee", "fused::fma_tile")
     assert first(problem(128, 0, 20)) == ("fused", "ieee", "small_batch")
     assert first(problem(128, 4096, 4096), method="cublas") == ("cublas", "ieee", "cublaslt")

@@ -12,7 +12,8 @@ caller's raw stream and only queues work:
                                                       when the problem ``saves``, 0 otherwise)
     executable.describe()                             the kernel(s) and launch shape, for explain()
 
-``small_batch`` (CUDA cores, B up to 64), ``fused`` (tensor-core and CUDA-core tiles with split-K), ``cublas``
+``sm90`` (the Hopper GEMM core's forward: bfloat16, float16 and "tf32" at every batch), ``small_batch`` (CUDA
+cores, B up to 64), ``fused`` (tensor-core and CUDA-core tiles with split-K), ``cublas``
 (cuBLASLt into a bounded workspace, then ``reduce``'s sigmoid-sum kernel) and ``reduce`` (the reduction alone, for
 ``sigmoid_sum``) are the GPU ones; ``host`` is the NumPy backend, called with numpy views.
 """
@@ -98,13 +99,15 @@ def round_up(value: int, multiple: int) -> int:
 def instances() -> dict[str, list[str]]:
     """Every kernel instance the package can launch, by source file (the CI compile check builds them all)."""
     from ..backward import instances as backward_instances
-    from . import fused, reduce, small_batch
+    from ..gemm.kernel import FILENAME as CORE_FILENAME
+    from . import fused, reduce, sm90, small_batch
 
     found = {
         small_batch.FILENAME: small_batch.instances(),
         reduce.FILENAME: reduce.instances(),
         "backward.cu": backward_instances(),
         "timing.cu": ["spin"],  # the tuner's (tune.py)
+        CORE_FILENAME: sm90.instances(),
     }
     found.update(fused.instances())
     return found

@@ -39,6 +39,8 @@ def _cuda():
         lib.cuTensorMapEncodeTiled.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p]
         lib.cuTensorMapEncodeTiled.argtypes += [ctypes.c_void_p] * 4 + [ctypes.c_int] * 4
         lib.cuTensorMapEncodeTiled.restype = ctypes.c_int
+        lib.cuMemsetD32Async.argtypes = [ctypes.c_uint64, ctypes.c_uint, ctypes.c_size_t, ctypes.c_void_p]
+        lib.cuMemsetD32Async.restype = ctypes.c_int
         _driver = lib
     return _driver
 
@@ -52,30 +54,41 @@ def error_name(status: int) -> str:
 U64, I64, I32 = ctypes.c_uint64, ctypes.c_int64, ctypes.c_int32
 
 
+def zero_words(address: int, words: int, stream: int) -> None:
+    """Queue the zeroing of ``words`` 32-bit words at ``address`` on ``stream`` (a memset node under capture)."""
+    status = _cuda().cuMemsetD32Async(address, 0, words, stream)
+    if status != 0:
+        raise RuntimeError(f"zeroing {words} words of the workspace failed: {error_name(status)}")
+
+
 class TensorMap(ctypes.Structure):
     """A CUtensorMap (128 opaque bytes; kernels/ptx.cuh: ptx::TensorMap), a kernel parameter passed by value."""
 
     _fields_ = [("words", ctypes.c_uint64 * 16)]
 
 
-# cuda.h: CU_TENSOR_MAP_DATA_TYPE_FLOAT32, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B
-_FLOAT32, _SWIZZLE_128B, _L2_256B = 7, 3, 3
+# cuda.h: CUtensorMapDataType of each element type we map, CU_TENSOR_MAP_SWIZZLE_128B,
+# CU_TENSOR_MAP_L2_PROMOTION_L2_256B
+TENSOR_MAP_TYPES = {"float16": (6, 2), "float32": (7, 4), "bfloat16": (9, 2)}  # dtype -> (CUtensorMapDataType, bytes)
+_SWIZZLE_128B, _L2_256B = 3, 3
 
 
 class TiledMap:
-    """The tensor map of a row-major float32 matrix (rows x cols, row stride in elements: 16-byte aligned rows) read
-    in boxes of 32 columns x ``box_rows`` rows, 128-byte swizzled, zeros outside the matrix. ``value`` is the kernel
-    parameter; ``point_at(address)`` re-encodes it only when the matrix's address changes (a layer's weight: once)."""
+    """The tensor map of a row-major matrix (rows x cols of ``dtype``, row stride in elements: 16-byte aligned rows)
+    read in boxes of 128 bytes of columns (32 float32 values, 64 16-bit ones) x ``box_rows`` rows, 128-byte swizzled,
+    zeros outside the matrix. ``value`` is the kernel parameter; ``point_at(address)`` re-encodes it only when the
+    matrix's address changes (a layer's weight: once)."""
 
-    __slots__ = ("value", "_address", "_arrays")
+    __slots__ = ("value", "_address", "_arrays", "_type")
 
-    def __init__(self, rows: int, cols: int, stride: int, box_rows: int):
+    def __init__(self, rows: int, cols: int, stride: int, box_rows: int, dtype: str = "float32"):
         self.value = TensorMap()
         self._address = None
+        self._type, itemsize = TENSOR_MAP_TYPES[dtype]
         self._arrays = (
             (ctypes.c_uint64 * 2)(cols, rows),
-            (ctypes.c_uint64 * 1)(stride * 4),
-            (ctypes.c_uint32 * 2)(32, box_rows),
+            (ctypes.c_uint64 * 1)(stride * itemsize),
+            (ctypes.c_uint32 * 2)(128 // itemsize, box_rows),
             (ctypes.c_uint32 * 2)(1, 1),
         )
 
@@ -84,7 +97,7 @@ class TiledMap:
             return
         dims, strides, box, steps = self._arrays
         status = _cuda().cuTensorMapEncodeTiled(
-            ctypes.byref(self.value), _FLOAT32, 2, address, dims, strides, box, steps, 0, _SWIZZLE_128B, _L2_256B, 0
+            ctypes.byref(self.value), self._type, 2, address, dims, strides, box, steps, 0, _SWIZZLE_128B, _L2_256B, 0
         )
         if status != 0:
             raise RuntimeError(f"encoding a tensor map failed: {error_name(status)}")

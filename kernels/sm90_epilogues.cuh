@@ -1,0 +1,212 @@
+// What the GEMM core (sm90_gemm.cu) does with a unit's accumulators: split-K, then an epilogue, then the hand-over of
+// sums whose tiles ran in different blocks. An epilogue is a struct with
+//   SWAPPED                  which operand is x: false, a = x (out: a's rows); true, a = W, b = x (out: b's rows)
+//   Shared                   its shared memory
+//   prepare<T>(...)          before the unit's main loop (loads that can hide under it)
+//   finish<T>(acc, ...)      after it: split-K (split_exchange), its own work, the hand-over (hand_over)
+// T is the operands' element type: the bias and the result have it, the saved sigmoid' is fp32. The consumer
+// warpgroups (256 threads, index ct, named barrier 1) run it; the producer warpgroup has left.
+#pragma once
+#include "common.cuh"
+#include "last_arrival.cuh"
+#include "grid_handover.cuh"
+#include "sm90_scheduler.cuh"
+
+namespace sm90 {
+
+constexpr int CONSUMERS = 256;
+using ConsumerSync = cf::NamedSync<1, CONSUMERS>;
+
+// The kernel's parameter block (host mirror with the same fields in the same order: cupy_fused/gemm/kernel.py).
+struct Args {
+    const void* bias;          // (N,) of the element type, or null
+    void* out;                 // (rows,) of the element type
+    float* saved;              // (rows, N): sigmoid'(z) for the backward (SAVE instances only)
+    unsigned char* workspace;  // split counters at 0 and row counters (zeroed by the host), split parts, row parts
+    long long row_counters_off, zpart_off, row_part_off;  // byte offsets in the workspace
+    long long k_split;         // values of K per split of a tail tile, a multiple of the k tile
+    int rows, n;               // B and N of the call
+    int num_out, num_red, splits, group, k_tiles, dp_tiles;  // the schedule (sm90_scheduler.cuh)
+};
+
+// Split-K: every split stores its accumulators (value i of thread ct at [i][ct]) and arrives; the last to arrive sums
+// the splits' parts in split order into acc and returns true, the others return false (their unit is done).
+template <int NACC>
+__device__ __forceinline__ bool split_exchange(float (&acc)[NACC], const Args& a, const Unit& u, int ct,
+                                               volatile int* verdict) {
+    if (u.splits == 1) return true;
+    float* z = reinterpret_cast<float*>(a.workspace + a.zpart_off) + (long long)u.slot * u.splits * NACC * CONSUMERS;
+    float* mine = z + (long long)u.s * NACC * CONSUMERS + ct;
+#pragma unroll
+    for (int i = 0; i < NACC; ++i) mine[i * CONSUMERS] = acc[i];
+    unsigned* counter = reinterpret_cast<unsigned*>(a.workspace) + u.slot;
+    if (!cf::arrive_last(counter, u.splits, ct, ConsumerSync(), verdict)) return false;
+    constexpr int G = NACC < 8 ? NACC : 8;  // G values at a time: each split's G loads in flight together
+#pragma unroll
+    for (int i0 = 0; i0 < NACC; i0 += G) {
+        float sum[G];
+#pragma unroll
+        for (int i = 0; i < G; ++i) sum[i] = 0.0f;
+#pragma unroll 1
+        for (int j = 0; j < u.splits; ++j) {
+            const float* zj = z + ((long long)j * NACC + i0) * CONSUMERS + ct;
+#pragma unroll
+            for (int i = 0; i < G; ++i) sum[i] += zj[i * CONSUMERS];
+        }
+#pragma unroll
+        for (int i = 0; i < G; ++i) acc[i0 + i] = sum[i];
+    }
+    return true;
+}
+
+// The tile's sums value(r) for result indices o0 + r (r < OUT) over its red tile, to out: directly when one red tile
+// covers N; else each tile parks them (part[index][t_red]) and the last of the out tile's num_red arrivals adds them
+// in t_red order (a warp per index: lane-strided, then a fixed xor tree).
+template <class T, int OUT, class Value>
+__device__ __forceinline__ void hand_over(const Args& a, const Unit& u, int o0, Value value, int ct,
+                                          volatile int* verdict) {
+    T* out = static_cast<T*>(a.out);
+    const int count = min(OUT, a.rows - o0);
+    if (a.num_red == 1) {
+        for (int r = ct; r < count; r += CONSUMERS) out[o0 + r] = cf::from_acc<T>(value(r));
+        return;
+    }
+    float* part = reinterpret_cast<float*>(a.workspace + a.row_part_off);
+    for (int r = ct; r < count; r += CONSUMERS) part[(long long)(o0 + r) * a.num_red + u.t_red] = value(r);
+    unsigned* counter = reinterpret_cast<unsigned*>(a.workspace + a.row_counters_off) + u.t_out;
+    if (!cf::arrive_last(counter, a.num_red, ct, ConsumerSync(), verdict)) return;
+    const int lane = ct & 31;
+    for (int r = ct >> 5; r < count; r += CONSUMERS / 32) {
+        const float* p = part + (long long)(o0 + r) * a.num_red;
+        float s = 0.0f;
+        for (int j = lane; j < a.num_red; j += 32) s += p[j];
+        s = cf::warp_sum(s);
+        if (lane == 0) out[o0 + r] = cf::from_acc<T>(s);
+    }
+}
+
+// The logistic function of the epilogues: Exact is cf::sigmoid (exp2 and a fast divide: two special-function
+// instructions); Tanh is 0.5 tanh(z / 2) + 0.5 with tanh.approx (one; absolute error about 2^-12 per term, for
+// half-precision results, whose rounding is 2^-9 (bf16) or 2^-12 (fp16) relative).
+enum class Sig { Exact, Tanh };
+
+template <Sig S> __device__ __forceinline__ float sigmoid(float z) {
+    if constexpr (S == Sig::Tanh) {
+        float t;
+        asm("tanh.approx.f32 %0, %1;" : "=f"(t) : "f"(0.5f * z));
+        return fmaf(0.5f, t, 0.5f);
+    } else {
+        return cf::sigmoid(z);
+    }
+}
+
+// Forward, a = x: out[m] = sum_n sigmoid(c[m][n] + bias[n]), and with SAVE saved[m][n] = sigmoid'(...). The tile's
+// bias values are staged in shared memory before the main loop (two buffers: a unit's prepare runs while the
+// previous unit's epilogue may still read the other).
+template <int BN, bool SAVE, Sig S> struct RowSigmoidSum {
+    static constexpr bool SWAPPED = false;
+    struct Shared {
+        float bias[2][BN];
+        float red[2 * 64];  // the tile's row sums, by consumer warpgroup
+        int verdict;
+    };
+
+    template <class T>
+    __device__ __forceinline__ void prepare(const Args& a, const Unit& u, Shared& sh, int ct, int nth) const {
+        const T* bias = static_cast<const T*>(a.bias);
+        for (int i = ct; i < BN; i += CONSUMERS)
+            sh.bias[nth & 1][i] = bias != nullptr && u.n0 + i < a.n ? cf::to_acc(bias[u.n0 + i]) : 0.0f;
+    }
+
+    template <class T>
+    __device__ __forceinline__ void finish(float (&acc)[BN / 2], const Args& a, const Unit& u, Shared& sh, int ct,
+                                           int nth) const {
+        ConsumerSync()();  // the bias is staged; the previous unit's readers of red are done
+        if (!split_exchange(acc, a, u, ct, &sh.verdict)) return;
+        const int cwg = ct >> 7, w = (ct >> 5) & 3, g = (ct & 31) >> 2, t = ct & 3;
+        const float* bias = sh.bias[nth & 1];
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int r = 64 * cwg + 16 * w + 8 * h + g, row = u.m0 + r;
+            float s = 0.0f;
+#pragma unroll
+            for (int j = 0; j < BN / 8; ++j)
+#pragma unroll
+                for (int q = 0; q < 2; ++q) {
+                    const int c = 8 * j + 2 * t + q, n = u.n0 + c;
+                    if (n < a.n) {
+                        const float z = acc[4 * j + 2 * h + q] + bias[c];
+                        s += sigmoid<S>(z);
+                        if (SAVE && row < a.rows) a.saved[(long long)row * a.n + n] = cf::dsigmoid(z);
+                    }
+                }
+            s += __shfl_xor_sync(0xffffffffu, s, 1);
+            s += __shfl_xor_sync(0xffffffffu, s, 2);
+            if (t == 0) sh.red[r] = s;
+        }
+        ConsumerSync()();
+        hand_over<T, 128>(a, u, u.m0, [&](int r) { return sh.red[r]; }, ct, &sh.verdict);
+    }
+};
+
+// Forward, swapped (small batches): a = W, b = x; out[b] = sum_n sigmoid(c[n][b] + bias[n]): the sums run down the
+// tile's columns (a thread's two rows, a shuffle tree over the warp's 16, the 8 warps in order through red).
+template <int BN, bool SAVE, Sig S> struct ColSigmoidSum {
+    static constexpr bool SWAPPED = true;
+    struct Shared {
+        float red[8][BN];
+        int verdict;
+    };
+    float bias[2];  // this thread's two rows of W
+
+    template <class T>
+    __device__ __forceinline__ void prepare(const Args& a, const Unit& u, Shared&, int ct, int) {
+        const T* b = static_cast<const T*>(a.bias);
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int n = u.m0 + 64 * (ct >> 7) + 16 * ((ct >> 5) & 3) + 8 * h + ((ct & 31) >> 2);
+            bias[h] = b != nullptr && n < a.n ? cf::to_acc(b[n]) : 0.0f;
+        }
+    }
+
+    template <class T>
+    __device__ __forceinline__ void finish(float (&acc)[BN / 2], const Args& a, const Unit& u, Shared& sh, int ct,
+                                           int) const {
+        ConsumerSync()();  // the previous unit's readers of red are done
+        if (!split_exchange(acc, a, u, ct, &sh.verdict)) return;
+        const int warp = ct >> 5, g = (ct & 31) >> 2, t = ct & 3;
+        int n[2];
+#pragma unroll
+        for (int h = 0; h < 2; ++h) n[h] = u.m0 + 16 * warp + 8 * h + g;  // 64 cwg + 16 w = 16 warp
+#pragma unroll
+        for (int j = 0; j < BN / 8; ++j)
+#pragma unroll
+            for (int q = 0; q < 2; ++q) {
+                const int c = 8 * j + 2 * t + q, b = u.n0 + c;
+                float s = 0.0f;
+#pragma unroll
+                for (int h = 0; h < 2; ++h)
+                    if (n[h] < a.n) {
+                        const float z = acc[4 * j + 2 * h + q] + bias[h];
+                        s += sigmoid<S>(z);
+                        if (SAVE && b < a.rows) a.saved[(long long)b * a.n + n[h]] = cf::dsigmoid(z);
+                    }
+                s += __shfl_xor_sync(0xffffffffu, s, 4);
+                s += __shfl_xor_sync(0xffffffffu, s, 8);
+                s += __shfl_xor_sync(0xffffffffu, s, 16);
+                if (g == 0) sh.red[warp][c] = s;
+            }
+        ConsumerSync()();
+        hand_over<T, BN>(
+            a, u, u.n0,
+            [&](int r) {
+                float v = 0.0f;
+#pragma unroll
+                for (int i = 0; i < 8; ++i) v += sh.red[i][r];
+                return v;
+            },
+            ct, &sh.verdict);
+    }
+};
+
+}  // namespace sm90
