@@ -217,13 +217,20 @@ def main(argv=None) -> int:
         type=_int_at_least(1),
         action="append",
         metavar=("B", "K", "N"),
-        help="B K N (repeatable); default: the suite (KernelBench's 128 32768 32768 and three more)",
+        help="B K N (repeatable); default: the suite (KernelBench's 128 32768 32768 and three more) and the half "
+        "section's shapes (there in bfloat16 and float16 each)",
     )
     bench.add_argument("--reps", type=_int_at_least(1), default=30, help="timed runs per contender (median reported)")
     bench.add_argument(
         "--sections",
-        default="suite,training,calls",
-        help="comma-separated: suite, training, calls (GPU only; default all)",
+        default="suite,half,training,calls",
+        help="comma-separated: suite, half, training, calls (GPU only; default all)",
+    )
+    bench.add_argument(
+        "--max-autotune",
+        action="store_true",
+        help="the half section also times torch.compile(mode='max-autotune-no-cudagraphs') (10-40 s of autotuning "
+        "a shape)",
     )
     bench.add_argument(
         "--wide", action="store_true", help="every column in the tables (default: the essential ones, in 120 columns)"
@@ -259,6 +266,7 @@ def main(argv=None) -> int:
         plot_path=args.plot,
         sections=sections,
         wide=args.wide,
+        max_autotune=args.max_autotune,
     )
 
 

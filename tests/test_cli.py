@@ -1,5 +1,6 @@
 """The command line on a machine without a GPU: info, check and a small bench, end to end; arguments it refuses
-(run in-process: they fail while parsing, before any work)."""
+(run in-process: they fail while parsing, before any work); the bench's tables, half section and peers (the Triton
+kernel and a CUDA graph of each half contender in one `gpu` test)."""
 
 import csv
 import json
@@ -16,7 +17,7 @@ import cupy_fused
 import cupy_fused.bench
 from cupy_fused import cli
 from cupy_fused.backends import instances
-from cupy_fused.bench import calls, report
+from cupy_fused.bench import calls, half, peers, report, timing
 
 
 def run(*args, code=0, env=None) -> subprocess.CompletedProcess:
@@ -72,7 +73,7 @@ def test_the_default_cpu_bench_fits_120_columns_and_says_what_it_timed():
     out, err = result.stdout, result.stderr
     assert max(len(line) for line in out.splitlines()) <= 120
     assert cpu_name() in out and "threads: numpy's BLAS 1, torch " in out and "the median of 3 timed calls" in out
-    assert table_header(out) == ["B x K x N", "contender", "ms", "vs best torch", "rel err"]  # empty ones dropped
+    assert table_header(out) == ["B x K x N", "contender", "ms", "vs best peer", "rel err"]  # empty ones dropped
     # pipes, not a terminal: plain text (no escape codes, no carriage returns), the progress on stderr only
     assert "\x1b" not in out + err and "\r" not in out + err
     assert "cpu [1/9] 16 x 64 x 48: float64 reference" in err and "cpu [" not in out
@@ -104,7 +105,7 @@ def test_bench_writes_the_same_rows_to_csv_and_json(tmp_path):
 
 
 def test_gpu_tables_fit_120_columns_and_wide_shows_every_column(capsys):
-    """The suite, training and calls tables from rows of the longest labels, as printed to a pipe."""
+    """The suite, half, training and calls tables from rows of the longest labels, as printed to a pipe."""
     peers = ["torch fp32", "torch tf32", "compile fp32", "compile tf32"]
     longest = report.Row(
         shape="16384 x 1024 x 65536 fwd+bwd",
@@ -139,21 +140,45 @@ def test_gpu_tables_fit_120_columns_and_wide_shows_every_column(capsys):
         replace(longest, contender=name, speedup=speedup, loop_speedup=speedup)
         for name, speedup in (("torch fp32", {}), ("torch tf32", {}), ("ours default", {"torch fp32": 1.25}))
     ]
+    half_peers = ["torch eager", "torch.compile", "max-autotune", "triton"]
+    half_rows = [  # the half table: GPU time from graph replay (one contender timed with events, marked), loop columns
+        replace(
+            longest,
+            shape="16384 x 1024 x 65536 bf16",
+            contender=name,
+            speedup=speedup,
+            loop_speedup=speedup,
+            timing="events" if name == "max-autotune" else "graph",
+        )
+        for name, speedup in [(p, {}) for p in half_peers] + [("ours", dict.fromkeys(half_peers, 1.75))]
+    ]
     for wide in (False, True):
         console = report.stdout_console(wide)
         console.print(report.make_table(report.row_columns(rows), rows, wide, grouped=True))
         console.print(calls.table(call_rows, wide))
         console.print(report.make_table(report.row_columns(training, loop=True), training, wide, grouped=True))
+        console.print(report.make_table(report.row_columns(half_rows, loop=True), half_rows, wide, grouped=True))
         out = capsys.readouterr().out
         lines = out.splitlines()
-        for r in rows + training:  # a line per row: no cell wrapped
+        assert any(line.startswith(half_rows[0].shape) and "max-autotune* " in line for line in lines)
+        for r in rows + training + half_rows:  # a line per row: no cell wrapped
             assert any(line.startswith(r.shape) and r.contender in line for line in lines)
         assert all(any(line.startswith(r["shape"]) and "7396.8" in line for line in lines) for r in call_rows)
         if not wide:
             assert max(len(line) for line in lines) <= 120
             assert "TFLOP/s" not in out and "torch.compile fp32" not in out
-        assert "loop vs torch" in out and "1.25x" in out and "0.0700" in out  # training steps in a loop
-    for header in ("TFLOP/s", "GB/s", "vs compile tf32", "floor", "extra MB", "kernel us", "torch.compile fp32"):
+        assert "loop vs peer" in out and "1.25x" in out and "1.75x" in out and "0.0700" in out  # loop columns
+    headers = (
+        "TFLOP/s",
+        "GB/s",
+        "vs compile tf32",
+        "floor",
+        "extra MB",
+        "kernel us",
+        "torch.compile fp32",
+        "vs triton",
+    )
+    for header in headers:
         assert header in out
 
 
@@ -214,12 +239,118 @@ def test_info_explains_shapes_the_planner_does_not_launch(capsys, shape, line):
     assert line in capsys.readouterr().out
 
 
+@pytest.mark.gpu
+def test_the_triton_peer_and_every_half_contender_in_a_cuda_graph(tmp_path):
+    torch = pytest.importorskip("torch")
+    triton = peers.triton_peer()
+    if triton is None:
+        pytest.skip("triton is not installed")
+    for dtype, tolerance in ((torch.float32, 1e-3), (torch.bfloat16, 1e-2), (torch.float16, 1e-2)):
+        x, w, b = timing.random_inputs(torch, 33, 200, 300, dtype)  # every tile partial
+        out = triton(x, w, b)
+        assert out.shape == (33, 1) and out.dtype == dtype
+        assert timing.rel_err(out.float().cpu(), timing.reference(torch, x, w, b).cpu()) < tolerance
+    # the section in a process of its own: its graphs' memory pools and compiled peers stay out of later tests
+    path = tmp_path / "half.json"
+    command = [sys.executable, "-m", "cupy_fused", "bench", "--sections", "half", "--shape", "64", "256", "512"]
+    result = subprocess.run(command + ["--reps", "3", "--json", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(path.read_text())["rows"]
+    for short in ("bf16", "fp16"):
+        mine = [r for r in rows if r["shape"].endswith(short)]
+        assert [r["contender"] for r in mine] == ["torch eager", "torch.compile", "triton", "ours"]
+        assert all(r["timing"] == "graph" and r["ms"] > 0 and r["host_us"] > 0 and r["rel_err"] < 1e-2 for r in mine)
+
+
 @pytest.fixture
 def bench_must_not_run(monkeypatch):
     def run(*args, **kwargs):
         raise AssertionError("the bench ran although its arguments are refused")
 
     monkeypatch.setattr(cupy_fused.bench, "main", run)
+
+
+@pytest.fixture
+def bench_arguments(monkeypatch) -> dict:
+    """What the CLI passes to the bench (which then does not run)."""
+    passed = {}
+    monkeypatch.setattr(cupy_fused.bench, "main", lambda *args, **kwargs: passed.update(kwargs) or 0)
+    return passed
+
+
+def test_sections_default_to_all_and_max_autotune_is_passed_on(bench_arguments):
+    assert cli.main(["bench"]) == 0
+    assert bench_arguments["sections"] == cupy_fused.bench.SECTIONS and not bench_arguments["max_autotune"]
+    assert "half" in cupy_fused.bench.SECTIONS
+    assert cli.main(["bench", "--sections", "half", "--max-autotune"]) == 0
+    assert bench_arguments["sections"] == ("half",) and bench_arguments["max_autotune"]
+
+
+def test_the_half_sections_shapes_are_well_formed():
+    for shapes in (half.HALF_BF16, half.HALF_FP16):
+        assert shapes and len(set(shapes)) == len(shapes)
+        assert all(len(s) == 3 and all(isinstance(n, int) and n > 0 for n in s) for s in shapes)
+    assert [shape for dtype, shape in half.HALF if dtype == "bfloat16"] == half.HALF_BF16
+    assert [shape for dtype, shape in half.HALF if dtype == "float16"] == half.HALF_FP16
+    assert set(half.SHORT) == {"bfloat16", "float16"}
+
+
+def test_without_triton_the_triton_peer_is_left_out(monkeypatch):
+    monkeypatch.setitem(sys.modules, "triton", None)  # as if it were not installed
+    peers.triton_peer.cache_clear()
+    try:
+        assert peers.triton_peer() is None
+    finally:
+        peers.triton_peer.cache_clear()
+
+
+def test_the_half_section_marks_a_contender_it_could_not_capture(monkeypatch):
+    """bench_half's flow on CPU tensors with a stand-in timer: the peers (eager in torch.compile's places), then ours
+    with its speedups; the second contender's capture fails, so CUDA events time it and its row says so."""
+    torch = pytest.importorskip("torch")
+
+    class Timer:
+        captures = 0
+
+        def replay_ms(self, fn, n_inputs, replays):
+            self.captures += 1
+            if self.captures == 2:
+                raise RuntimeError("operation not permitted when stream is capturing")
+            return 1.0
+
+        def __call__(self, fn, n_inputs, reps):
+            return 2.0
+
+        def loop_us(self, fn, n_inputs):
+            return 5.0, 10.0
+
+    inputs = lambda torch, B, K, N, dtype: (torch.randn(B, K), torch.rand(N, K) - 0.5, torch.rand(N) - 0.5)
+    monkeypatch.setattr(half, "random_inputs", lambda *args: tuple(t.to(args[-1]) for t in inputs(*args)))
+    monkeypatch.setattr(half, "torch_compiled", lambda **options: peers.torch_model())
+    rates = {"fp16": 100.0}
+    rows = half.bench_half(torch, Timer(), [("float16", (4, 16, 8))], 3, rates, 1000.0, 1024, max_autotune=True)
+    assert [(r.shape, r.contender, r.timing, r.ms) for r in rows] == [
+        ("4 x 16 x 8 fp16", name, timing, ms)
+        for name, timing, ms in [
+            ("torch eager", "graph", 1.0),
+            ("torch.compile", "events", 2.0),
+            ("max-autotune", "graph", 1.0),
+            ("ours", "graph", 1.0),
+        ]
+    ]
+    ours = rows[-1]
+    assert ours.speedup == {"torch eager": 1.0, "torch.compile": 2.0, "max-autotune": 1.0}
+    assert ours.loop_speedup == dict.fromkeys(ours.speedup, 1.0) and ours.host_us == 10.0 and ours.rel_err < 1e-2
+    assert ours.floor_ms == 2 * (4 * 16 + 8 * 16 + 8 + 4) / 1000.0 / 1e6  # HBM-bound: bytes / HBM read
+    assert "torch.compile*" in [column.cell(rows[1]) for column in report.row_columns(rows, loop=True)]
+
+
+def test_each_torch_model_has_its_own_code_object_and_computes_the_op():
+    torch = pytest.importorskip("torch")
+    first, second = peers.torch_model(), peers.torch_model()
+    assert first.__code__ is not second.__code__  # torch.compile of each: a dynamo cache of its own
+    x, w, b = torch.randn(3, 5), torch.randn(4, 5), torch.randn(4)
+    torch.testing.assert_close(first(x, w, b), torch.sigmoid(x @ w.T + b).sum(-1, keepdim=True))
 
 
 @pytest.mark.parametrize("option", ["--json", "--csv", "--plot"])

@@ -1,14 +1,19 @@
 """`cupy-fused bench`: our calls against their peers, with floors, in tables.
 
-Sections (``--sections``, default all three on a GPU):
+Sections (``--sections``, default all four on a GPU):
 
 * suite: the large shapes (KernelBench's 128 x 32768 x 32768, 16384 x 1024 x 65536, 4096^3, 128 x 10 x 20), every
   precision and method worth comparing, the reduction alone; CUDA events on torch's current stream, medians.
+* half: bfloat16 and float16 inputs at the sizes of today's models and the suite's (half.py): GPU time per call from
+  CUDA-graph replay, wall time per call of a Python loop; ``--max-autotune`` adds torch.compile's
+  "max-autotune-no-cudagraphs" (10-40 s of autotuning a shape).
 * training: forward + backward rows (gradients of x, W and b) against torch autograd.
 * calls: back-to-back calls of the sizes people call in a loop (calls.py), per-call wall and host time.
 
-Inputs are torch CUDA tensors passed zero-copy (the calls section also cupy arrays); references are float64. Without
-a GPU the NumPy backend is timed with a host clock against torch's CPU path (when torch is there).
+The peers: torch eager and torch.compile, and in the suite, half and calls sections the plain fused Triton kernel
+(peers.py; in TF32 for float32 inputs) where triton is installed. Inputs are torch CUDA tensors passed zero-copy (the
+calls section also cupy arrays); references are float64. Without a GPU the NumPy backend is timed with a host clock
+against torch's CPU path (when torch is there).
 
 Each table shows the essential columns; ``wide`` all of them; the JSON and CSV files keep every field of every row.
 Progress goes to stderr, the tables to stdout.
@@ -19,11 +24,13 @@ from __future__ import annotations
 import sys
 
 from . import calls as calls_section
+from .half import HALF, SHORT, graph_replays
+from .peers import triton_peer
 from .report import environment, make_table, plot, row_columns, stdout_console, write_csv, write_json
 from .suites import ALL_PRECISIONS, CPU_SHAPE, SUITE, bench_cpu, bench_gpu, training_reps
 
-SECTIONS = ("suite", "training", "calls")
-SPEEDUP = "vs best torch: the fastest torch contender's ms / ours"
+SECTIONS = ("suite", "half", "training", "calls")
+SPEEDUP = "vs best peer: the fastest peer's ms / ours"
 
 
 def _gpu_available() -> bool:
@@ -49,6 +56,7 @@ def main(
     plot_path: str | None = None,
     sections=SECTIONS,
     wide: bool = False,
+    max_autotune: bool = False,
 ) -> int:
     console = stdout_console(wide)
     if _gpu_available():
@@ -57,7 +65,7 @@ def main(
         except ImportError:
             print("cupy-fused bench on a GPU compares against torch; install torch to run it", file=sys.stderr)
             return 2
-        saved_rows, rows_by_section, meta = _bench_on_gpu(console, shapes, reps, sections, wide)
+        saved_rows, rows_by_section, meta = _bench_on_gpu(console, shapes, reps, sections, wide, max_autotune)
     else:
         saved_rows, rows_by_section, meta = _bench_on_cpu(console, shapes, reps, wide)
     if json_path:
@@ -85,28 +93,35 @@ def _bench_on_cpu(console, shapes, reps, wide):
     return rows, {"cpu": rows}, meta
 
 
-def _bench_on_gpu(console, shapes, reps, sections, wide):
+def _bench_on_gpu(console, shapes, reps, sections, wide, max_autotune):
     """Times and prints the GPU sections: (the rows for JSON, the rows of each section for CSV, the meta)."""
     import torch
 
-    suite_rows, training_rows, meta, call_rows = [], [], {}, []
-    if "suite" in sections or "training" in sections:
+    suite_rows, half_rows, training_rows, meta, call_rows = [], [], [], {}, []
+    if {"suite", "half", "training"} & set(sections):
         suite = [(shape, ALL_PRECISIONS) for shape in shapes] if shapes else SUITE
-        suite_rows, training_rows, meta = bench_gpu(
-            suite if "suite" in sections else [], reps, training="training" in sections and not shapes
+        half = [(dtype, shape) for dtype in SHORT for shape in shapes] if shapes else HALF
+        suite_rows, half_rows, training_rows, meta = bench_gpu(
+            suite if "suite" in sections else [],
+            reps,
+            training="training" in sections and not shapes,
+            half=half if "half" in sections else [],
+            max_autotune=max_autotune,
         )
     if "calls" in sections:
         call_rows = calls_section.run()
     meta.update(environment(), reps=reps, calls=call_rows)
     meta.setdefault("gpu", torch.cuda.get_device_name())
-    versions = ", ".join(f"{k} {meta[k]}" for k in ("cupy", "torch") if k in meta)
+    versions = ", ".join(f"{k} {meta[k]}" for k in ("cupy", "torch", "triton") if k in meta)
     console.print(f"cupy-fused bench on {meta['gpu']} ({meta['date']}, {versions})")
     if "hbm_read_gbps" in meta:
         console.print(
             f"floors measured in this run: HBM read {meta['hbm_read_gbps']} GB/s (a 4 GiB sum); matmul at 8192^3: "
             f"fp32 {meta['matmul_ieee_tflops']:.0f}, TF32 {meta['matmul_tf32_tflops']:.0f}, "
-            f"bf16 {meta['matmul_bf16_tflops']:.0f} TFLOP/s"
+            f"bf16 {meta['matmul_bf16_tflops']:.0f}, fp16 {meta['matmul_fp16_tflops']:.0f} TFLOP/s"
         )
+    if triton_peer() is None and {"suite", "half", "calls"} & set(sections):
+        console.print("triton is not installed: the sections run without the Triton kernel")
     if suite_rows:
         heading = (
             f"suite: ms is the median of {reps} CUDA-event timings; {SPEEDUP}\n"
@@ -114,12 +129,22 @@ def _bench_on_gpu(console, shapes, reps, sections, wide):
             "matmul rate"
         )
         _print_table(console, heading, make_table(row_columns(suite_rows), suite_rows, wide, grouped=True))
+    if half_rows:
+        heading = (
+            f"half: ms is the GPU time per call, the median of {graph_replays(reps)} replays of a CUDA graph of "
+            "back-to-back calls (over copies of\nthe inputs twice the L2 cache's size where one would fit in it); *: "
+            f"CUDA events around each call instead\n{SPEEDUP}; loop ms: wall time per call of back-to-back calls from "
+            "Python,\nsynchronized once at the end; loop vs peer: the best peer's loop ms / ours; rel err: against "
+            "float64\nof floor: the floor's ms / ms, the larger of bytes / HBM read and FLOPs / the bf16 or fp16 "
+            "matmul rate"
+        )
+        _print_table(console, heading, make_table(row_columns(half_rows, loop=True), half_rows, wide, grouped=True))
     if training_rows:
         heading = (
             "training: forward + backward (gradients of x, W and b) through cupy_fused.torch against torch autograd\n"
             f"ms: the median of {training_reps(reps)} timings; {SPEEDUP}\n"
             "loop ms: wall time per step of back-to-back steps from Python, synchronized once at the end (what a "
-            "training loop waits for; host-bound steps show here); loop vs torch: the best peer's loop ms / ours\n"
+            "training loop waits for; host-bound steps show here); loop vs peer: the best peer's loop ms / ours\n"
             "rel err: the worst of the three gradients against float64\n"
             "of floor: the floor's ms / ms, the larger of bytes / HBM read and the three products at their matmul rates"
         )
@@ -127,7 +152,8 @@ def _bench_on_gpu(console, shapes, reps, sections, wide):
         _print_table(console, heading, make_table(columns, training_rows, wide, grouped=True))
     if call_rows:
         _print_table(console, calls_section.HEADING, calls_section.table(call_rows, wide))
-    return suite_rows + training_rows, {"suite": suite_rows, "training": training_rows, "calls": call_rows}, meta
+    by_section = {"suite": suite_rows, "half": half_rows, "training": training_rows, "calls": call_rows}
+    return suite_rows + half_rows + training_rows, by_section, meta
 
 
 __all__ = ["main", "SECTIONS"]

@@ -3,10 +3,11 @@
 For each shape, torch CUDA tensors (x ~ N(0, 1), W and b uniform in +-1/sqrt(K)) and zero-copy cupy views of them;
 each contender runs back to back on the current stream, synchronized once at the end: "host us" is the loop's time
 per call without that synchronize, "wall us" with it (what a Python loop pays per call). Peers in the same run:
-torch eager fp32 and TF32, torch.compile fp32 and TF32. Errors are against float64.
+torch eager fp32 and TF32, torch.compile fp32 and TF32, and the plain fused Triton kernel in TF32 (peers.py) where
+triton is installed. Errors are against float64.
 
-It uses torch, cupy, numpy, cupy_fused's public functions and report.py beside it only, so the same file also times
-another checkout, which is how the before / after table in the notes was made:
+It uses torch, cupy, numpy, cupy_fused's public functions and report.py and peers.py beside it only, so the same
+file also times another checkout, which is how the before / after table in the notes was made:
 
     PYTHONPATH=<checkout> python3 cupy_fused/bench/calls.py [--quick] [--wide] [--json FILE]
 """
@@ -20,8 +21,10 @@ import sys
 import time
 
 if __package__:
+    from .peers import torch_compiled, torch_model, triton_peer
     from .report import Column, make_table, number, progress, stdout_console
-else:  # run as a script, maybe on another checkout's cupy_fused: this tree's report.py, beside this file
+else:  # run as a script, maybe on another checkout's cupy_fused: this tree's peers.py and report.py, beside this file
+    from peers import torch_compiled, torch_model, triton_peer
     from report import Column, make_table, number, progress, stdout_console
 
 CALLS = sorted(
@@ -66,9 +69,8 @@ def run(shapes=CALLS, budget_s: float = 0.05) -> list[dict]:
 
     import cupy_fused
 
-    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
-    model = lambda x, w, b: torch.sum(torch.sigmoid(torch.nn.functional.linear(x, w, b)), dim=-1, keepdim=True)
-    compiled = torch.compile(model)
+    model, triton = torch_model(), triton_peer()
+    compiled = {tf32: torch_compiled() for tf32 in (False, True)}  # a TF32 switch would recompile one
     rows = []
     with progress("calls", len(shapes)) as step:
         for i, (B, K, N) in enumerate(shapes):
@@ -86,13 +88,15 @@ def run(shapes=CALLS, budget_s: float = 0.05) -> list[dict]:
             contenders = [
                 ("torch eager fp32", False, lambda: model(*t)),
                 ("torch eager tf32", True, lambda: model(*t)),
-                ("torch.compile fp32", False, lambda: compiled(*t)),
-                ("torch.compile tf32", True, lambda: compiled(*t)),
+                ("torch.compile fp32", False, lambda: compiled[False](*t)),
+                ("torch.compile tf32", True, lambda: compiled[True](*t)),
                 ("ours default (torch)", False, lambda: cupy_fused.linear_sigmoid_sum(*t)),
                 ("ours tf32 (torch)", False, lambda: cupy_fused.linear_sigmoid_sum(*t, precision="tf32")),
                 ("ours default (cupy)", False, lambda: cupy_fused.linear_sigmoid_sum(*c)),
                 ("ours tf32 (cupy)", False, lambda: cupy_fused.linear_sigmoid_sum(*c, precision="tf32")),
             ]
+            if triton is not None:
+                contenders.append(("triton tf32", False, lambda: triton(*t)))
             if hasattr(cupy_fused, "plan"):
                 planned = cupy_fused.plan(*t)
                 contenders.append(("ours default (plan)", False, lambda: planned(*t)))
@@ -113,10 +117,10 @@ def run(shapes=CALLS, budget_s: float = 0.05) -> list[dict]:
 
 HEADING = (
     "calls: wall time per call (us) of back-to-back calls from torch tensors, synchronized once at the end\n"
-    "vs: torch's time / ours at the same precision; host: ours default's time per call without the synchronize"
+    "vs: the best peer's time / ours at the same precision; host: ours default's time per call without the synchronize"
 )
 OURS_DEFAULT, OURS_TF32 = "ours default (torch)", "ours tf32 (torch)"
-FP32_PEER, TF32_PEERS = "torch eager fp32", ("torch eager tf32", "torch.compile tf32")
+FP32_PEER, TF32_PEERS = "torch eager fp32", ("torch eager tf32", "torch.compile tf32", "triton tf32")
 
 
 def wall_us(record: dict, *names: str) -> float | None:
@@ -138,7 +142,7 @@ def columns(rows: list[dict]) -> list[Column]:
         Column("eager fp32", lambda r: number(wall_us(r, FP32_PEER), ".1f")),
         Column("ours default", lambda r: number(wall_us(r, OURS_DEFAULT), ".1f")),
         Column("vs eager fp32", lambda r: speedup(r, (FP32_PEER,), OURS_DEFAULT)),
-        Column("best torch tf32", lambda r: number(wall_us(r, *TF32_PEERS), ".1f")),
+        Column("best tf32 peer", lambda r: number(wall_us(r, *TF32_PEERS), ".1f")),
         Column("ours tf32", lambda r: number(wall_us(r, OURS_TF32), ".1f")),
         Column("vs best tf32", lambda r: speedup(r, TF32_PEERS, OURS_TF32)),
         Column("host", lambda r: number(r[OURS_DEFAULT]["host_us"] if OURS_DEFAULT in r else None, ".1f")),

@@ -28,13 +28,14 @@ class Row:
     tflops: float
     gbps: float
     rel_err: float | None
-    speedup: dict = field(default_factory=dict)  # over each torch peer: peer_ms / ms
+    speedup: dict = field(default_factory=dict)  # over each peer: peer_ms / ms
     floor: str = ""  # "x.xx of <floor> <ms>": the larger of bytes / HBM read and FLOPs / matmul rate at the precision
     floor_ms: float | None = None
     extra_mb: float | None = None  # peak device memory above the inputs during one call
-    host_us: float | None = None  # wall time per call of back-to-back calls (small shapes, training steps)
-    loop_speedup: dict = field(default_factory=dict)  # over each torch peer, in wall time per call: peer / ours
+    host_us: float | None = None  # wall time per call of back-to-back calls (small shapes, training steps, half)
+    loop_speedup: dict = field(default_factory=dict)  # over each peer, in wall time per call: peer / ours
     kernel_us: float | None = None  # summed kernel time per call (small shapes)
+    timing: str | None = None  # half: ms from a CUDA graph's replay ("graph") or events around each call ("events")
 
     @classmethod
     def timed(
@@ -66,22 +67,23 @@ def number(value: float | None, spec: str, suffix: str = "") -> str:
 
 
 def row_columns(rows: list[Row], on_gpu: bool = True, loop: bool = False) -> list[Column]:
-    """The columns of the suite, training and CPU tables; ``loop`` (training): host_us is the wall time per step of
-    back-to-back steps, shown with its ratio to the best torch peer."""
+    """The columns of the suite, half, training and CPU tables; ``loop`` (half, training): host_us is the wall time
+    per call or step of back-to-back ones, shown with its ratio to the best peer's. A contender timed with events
+    where the others replayed a graph is marked "*"."""
     peers = list(dict.fromkeys(p for r in rows for p in r.speedup))
     each_peer = [
         Column(f"vs {p}", lambda r, p=p: number(r.speedup.get(p), ".2f", "x"), wide=True)
-        for p in (peers if len(peers) > 1 else [])  # one peer: "vs best torch" is its column
+        for p in (peers if len(peers) > 1 else [])  # one peer: "vs best peer" is its column
     ]
     # GB/s: bytes over time, the HBM's rate on a GPU; through a CPU's caches it means nothing
     gbps = [Column("GB/s", lambda r: f"{r.gbps:.0f}", wide=True)] if on_gpu else []
     return [
         Column("B x K x N", lambda r: r.shape, justify="left"),
-        Column("contender", lambda r: r.contender, justify="left"),
+        Column("contender", lambda r: r.contender + ("*" if r.timing == "events" else ""), justify="left"),
         Column("ms", lambda r: f"{r.ms:.4f}"),
         Column("TFLOP/s", lambda r: f"{r.tflops:.3g}", wide=True),
         *gbps,
-        Column("vs best torch", lambda r: number(min(r.speedup.values(), default=None), ".2f", "x")),
+        Column("vs best peer", lambda r: number(min(r.speedup.values(), default=None), ".2f", "x")),
         *each_peer,
         Column("rel err", lambda r: number(r.rel_err, ".2e")),
         Column("of floor", lambda r: number(None if r.floor_ms is None else r.floor_ms / r.ms, ".2f")),
@@ -90,7 +92,7 @@ def row_columns(rows: list[Row], on_gpu: bool = True, loop: bool = False) -> lis
         *(
             [
                 Column("loop ms", lambda r: number(None if r.host_us is None else r.host_us / 1e3, ".4f")),
-                Column("loop vs torch", lambda r: number(min(r.loop_speedup.values(), default=None), ".2f", "x")),
+                Column("loop vs peer", lambda r: number(min(r.loop_speedup.values(), default=None), ".2f", "x")),
             ]
             if loop
             else [Column("host us", lambda r: number(r.host_us, ".1f"), wide=True)]
@@ -190,7 +192,7 @@ def environment() -> dict:
         "cupy_fused": cupy_fused.__version__,
         "numpy": np.__version__,
     }
-    for name in ("cupy", "torch"):
+    for name in ("cupy", "torch", "triton"):
         try:
             env[name] = __import__(name).__version__
         except ImportError:

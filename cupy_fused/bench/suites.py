@@ -1,5 +1,5 @@
 """The GPU suite (large shapes, every precision and method worth comparing, the reduction alone), the forward +
-backward rows, and the CPU fallback, each against torch in the same run."""
+backward rows, and the CPU fallback, each against its peers in the same run; the GPU's floors for every section."""
 
 from __future__ import annotations
 
@@ -11,8 +11,19 @@ import numpy as np
 
 import cupy_fused
 
+from .half import bench_half
+from .peers import torch_compiled, torch_model, triton_peer
 from .report import Row, cpu_environment, progress
-from .timing import GpuTimer, measure_hbm_read, measure_matmul, peak_extra_mb, reference, rel_err, torch_tf32
+from .timing import (
+    GpuTimer,
+    measure_hbm_read,
+    measure_matmul,
+    peak_extra_mb,
+    random_inputs,
+    reference,
+    rel_err,
+    torch_tf32,
+)
 
 KERNELBENCH_SHAPE = (128, 32768, 32768)
 CPU_SHAPE = (128, 1024, 1024)
@@ -48,15 +59,12 @@ def bench_training(torch, timer, reps, rates, hbm) -> list[Row]:
     from cupy_fused import torch as cft
     from cupy_fused.backward import backward_precision
 
-    model = lambda x, w, b: torch.sum(torch.sigmoid(torch.nn.functional.linear(x, w, b)), dim=1, keepdim=True)
+    model = torch_model()
     rows = []
     with progress("training", 4 * len(TRAINING_SUITE)) as step:  # the reference and three contenders a shape
         for (B, K, N), precision in TRAINING_SUITE:
             label = f"{B} x {K} x {N} fwd+bwd"
-            bound = 1 / math.sqrt(K)
-            x = torch.randn(B, K, device="cuda", requires_grad=True)
-            w = torch.empty(N, K, device="cuda").uniform_(-bound, bound).requires_grad_()
-            b = torch.empty(N, device="cuda").uniform_(-bound, bound).requires_grad_()
+            x, w, b = (t.requires_grad_() for t in random_inputs(torch, B, K, N))
             g = torch.rand(B, 1, device="cuda")
             flops = 3 * 2 * B * K * N  # forward, grad_x, grad_W (the floor's products; ours recomputes z on top)
             in_bytes = 4 * (2 * (B * K + N * K + N) + 2 * B)
@@ -112,8 +120,9 @@ def bench_training(torch, timer, reps, rates, hbm) -> list[Row]:
     return rows
 
 
-def bench_gpu(suite, reps, training=True) -> tuple[list[Row], list[Row], dict]:
-    """The suite's rows, the training rows, and the meta: the GPU and its floors, measured first."""
+def bench_gpu(suite, reps, training=True, half=(), max_autotune=False) -> tuple[list[Row], list[Row], list[Row], dict]:
+    """The rows of the suite, of the half section (its cases: (dtype, shape)) and of training, and the meta: the GPU
+    and its floors, measured first."""
     import torch
 
     timer = GpuTimer(torch)
@@ -124,39 +133,35 @@ def bench_gpu(suite, reps, training=True) -> tuple[list[Row], list[Row], dict]:
         "ieee": measure_matmul(torch, torch.float32, False, timer),
         "tf32": measure_matmul(torch, torch.float32, True, timer),
         "bf16": measure_matmul(torch, torch.bfloat16, False, timer),
+        "fp16": measure_matmul(torch, torch.float16, False, timer),
     }
     rates["tf32x3"] = rates["tf32"] / 3  # three TF32 products per product
     meta = {"gpu": props.name, "hbm_read_gbps": round(hbm)}
     meta.update({f"matmul_{k}_tflops": round(v, 1) for k, v in rates.items()})
     l2 = getattr(props, "L2_cache_size", 50 * 2**20)
     suite_rows = bench_suite(torch, timer, suite, reps, rates, hbm, l2) if suite else []
+    half_rows = bench_half(torch, timer, half, reps, rates, hbm, l2, max_autotune) if half else []
     training_rows = bench_training(torch, timer, reps, rates, hbm) if training else []
-    return suite_rows, training_rows, meta
+    return suite_rows, half_rows, training_rows, meta
 
 
 def bench_suite(torch, timer, suite, reps, rates, hbm, l2) -> list[Row]:
-    """Each shape of the suite: torch's contenders, then ours at each precision; then the reduction alone."""
-    model = lambda x, w, b: torch.sum(torch.sigmoid(torch.nn.functional.linear(x, w, b)), dim=1, keepdim=True)
-    compiled = torch.compile(model)
+    """Each shape of the suite: the peers (torch's four, the Triton kernel in TF32 where triton is installed), then
+    ours at each precision; then the reduction alone."""
+    model, triton = torch_model(), triton_peer()
+    compiled = {tf32: torch_compiled() for tf32 in (False, True)}  # a TF32 switch would recompile one
     rows = []
-    # a shape's steps: the reference and plans, torch's four, ours at each precision (at tf32 twice: auto and the
-    # other method); the last step: the reduction alone
-    steps = sum(5 + len(precisions) + precisions.count("tf32") for _, precisions in suite) + 1
+    # a shape's steps: the reference and plans, the peers, ours at each precision (at tf32 twice: auto and the other
+    # method); the last step: the reduction alone
+    n_peers = 4 + (triton is not None)
+    steps = sum(1 + n_peers + len(precisions) + precisions.count("tf32") for _, precisions in suite) + 1
     with progress("suite", steps) as step:
         for (B, K, N), precisions in suite:
             label = f"{B} x {K} x {N}"
             step(f"{label}: float64 reference and plans")
             in_bytes = 4 * (B * K + N * K + N + B)
             n_inputs = 1 if in_bytes > 2 * l2 else 4
-            bound = 1 / math.sqrt(K) if K else 1.0
-            sets = [
-                (
-                    torch.randn(B, K, device="cuda"),
-                    torch.empty(N, K, device="cuda").uniform_(-bound, bound),
-                    torch.empty(N, device="cuda").uniform_(-bound, bound),
-                )
-                for _ in range(n_inputs)
-            ]
+            sets = [random_inputs(torch, B, K, N) for _ in range(n_inputs)]
             ref = reference(torch, *sets[0]).cpu().numpy()
             flops = 2 * B * K * N
             small = flops < 1e9
@@ -164,9 +169,11 @@ def bench_suite(torch, timer, suite, reps, rates, hbm, l2) -> list[Row]:
             contenders = [
                 ("torch fp32", "ieee", False, lambda i, s=sets: model(*s[i])),
                 ("torch tf32", "tf32", True, lambda i, s=sets: model(*s[i])),
-                ("compile fp32", "ieee", False, lambda i, s=sets: compiled(*s[i])),
-                ("compile tf32", "tf32", True, lambda i, s=sets: compiled(*s[i])),
+                ("compile fp32", "ieee", False, lambda i, s=sets: compiled[False](*s[i])),
+                ("compile tf32", "tf32", True, lambda i, s=sets: compiled[True](*s[i])),
             ]
+            if triton is not None:
+                contenders.append(("triton tf32", "tf32", False, lambda i, s=sets: triton(*s[i])))
             for precision in precisions:
                 auto = cupy_fused.plan(*sets[0], precision=precision)
                 auto_method, resolved = plan_choice(auto)

@@ -1,9 +1,10 @@
-"""Timing on the GPU: CUDA events on torch's current stream, host time of back-to-back calls, peak memory, and the
-two ceilings measured in the same run (HBM read bandwidth, matmul throughput)."""
+"""Timing on the GPU: CUDA events on torch's current stream, CUDA-graph replay, host time of back-to-back calls, peak
+memory, and the two ceilings measured in the same run (HBM read bandwidth, matmul throughput)."""
 
 from __future__ import annotations
 
 import contextlib
+import math
 import statistics
 import time
 
@@ -34,6 +35,34 @@ class GpuTimer:
             end.record(stream)
         torch.cuda.synchronize()
         return statistics.median(start.elapsed_time(end) for start, end in events)
+
+    def replay_ms(self, fn, n_inputs: int, calls: int = 16, replays: int = 10) -> float:
+        """Median ms per call of fn(i), from a CUDA graph of ``calls`` back-to-back calls (at least one per input)
+        replayed ``replays`` times between CUDA events: the GPU's time without the host's. The warm-up calls and the
+        capture run on a side stream, as torch asks; raises where fn cannot be captured."""
+        torch = self.torch
+        calls = max(calls, n_inputs)
+        graph, side = torch.cuda.CUDAGraph(), torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # left even where the capture fails (torch.cuda.graph stays on its stream)
+            for i in range(n_inputs):
+                fn(i)
+            side.synchronize()
+            graph.capture_begin()
+            try:
+                for i in range(calls):
+                    fn(i % n_inputs)
+            finally:
+                graph.capture_end()
+        torch.cuda.current_stream().wait_stream(side)
+        graph.replay()
+        events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(replays)]
+        for start, end in events:
+            start.record()
+            graph.replay()
+            end.record()
+        torch.cuda.synchronize()
+        return statistics.median(start.elapsed_time(end) for start, end in events) / calls
 
     def kernel_us(self, fn, n_inputs: int, calls: int = 20) -> float | None:
         """GPU time per call as the sum of its kernels' durations (CUPTI through torch.profiler): for small shapes,
@@ -105,6 +134,16 @@ def measure_matmul(torch, dtype, tf32: bool, timer) -> float:
     with torch_tf32(torch, tf32):
         ms = timer(lambda i: a @ b, 1, warmup=3, reps=10)
     return 2 * 8192**3 / ms / 1e9
+
+
+def random_inputs(torch, B, K, N, dtype=None):
+    """x ~ N(0, 1), W and b uniform in +-1/sqrt(K), on the GPU in dtype (default float32)."""
+    bound = 1 / math.sqrt(K) if K else 1.0
+    return (
+        torch.randn(B, K, device="cuda", dtype=dtype),
+        torch.empty(N, K, device="cuda", dtype=dtype).uniform_(-bound, bound),
+        torch.empty(N, device="cuda", dtype=dtype).uniform_(-bound, bound),
+    )
 
 
 def reference(torch, x, w, b):
