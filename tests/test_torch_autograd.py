@@ -361,13 +361,14 @@ def test_a_retained_graph_gives_the_same_gradients_twice(rng):
         assert torch.equal(a, c)  # the saved sigmoid'(z) is only read
 
 
-def test_the_training_example_runs_small_on_cpu(capsys):
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_the_training_example_runs_small_on_cpu(capsys, dtype):
     spec = importlib.util.spec_from_file_location("train_example", ROOT / "examples" / "train.py")
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    assert example.main(["--small", "--device", "cpu", "--steps", "60"]) == 0
+    assert example.main(["--small", "--device", "cpu", "--steps", "60", "--dtype", dtype]) == 0
     out = capsys.readouterr().out
-    assert "both models learned, and alike" in out and "time per step on cpu" in out
+    assert "both models learned, and alike" in out and "time per step on cpu" in out and f"({dtype}," in out
 
 
 # ----------------------------------------------------------------------------------- eager calls and the custom ops
