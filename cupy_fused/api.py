@@ -7,29 +7,63 @@ stream and allocator, one launch for our kernels. ``plan(...)`` returns the Plan
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Protocol, TypeVar, cast
 
 from . import checks
 from ._doc import fill
+from .checks import MethodName
 from .plans import CACHE, DEFAULT_WORKSPACE_BYTES, Plan, linear_key, resolve_linear, resolve_sum, sum_key
+from .precision import PrecisionName
 
-Precision = Literal["ieee", "tf32", "tf32x3", "bf16"]
-Method = Literal["auto", "fused", "cublas"]
+__all__ = [
+    "linear_sigmoid_sum",
+    "sigmoid_sum",
+    "plan",
+    "Plan",
+    "DEFAULT_WORKSPACE_BYTES",
+    "Array",
+    "ArrayT",
+    "Precision",
+    "Method",
+]
 
-__all__ = ["linear_sigmoid_sum", "sigmoid_sum", "plan", "Plan", "DEFAULT_WORKSPACE_BYTES"]
+#: The names ``precision`` takes (besides None): the rows of :data:`cupy_fused.precision.TABLE`.
+Precision = PrecisionName
+#: The names ``method`` takes.
+Method = MethodName
+
+
+class Array(Protocol):
+    """What a type checker is told an operand is: an object with ``shape``, ``__dlpack__`` and
+    ``__dlpack_device__``, as numpy, cupy, torch, JAX and Array-API arrays are. Which arrays are accepted is decided
+    when the plan is made (numpy, cupy, torch, JAX, or another library with ``__array_namespace__`` too; one
+    library, device and floating dtype for all operands): a TypeError or ValueError names the argument otherwise."""
+
+    @property
+    def shape(self) -> tuple[Any, ...]: ...
+
+    def __dlpack__(self) -> Any: ...
+
+    def __dlpack_device__(self) -> tuple[Any, Any]: ...
+
+
+#: The operands' type, which is also the result's: a numpy array in, a numpy array out; a torch tensor in, a torch
+#: tensor out.
+ArrayT = TypeVar("ArrayT", bound=Array)
 
 
 def linear_sigmoid_sum(
-    x,
-    weight,
-    bias=None,
+    x: ArrayT,
+    weight: ArrayT,
+    bias: ArrayT | None = None,
     *,
     precision: Precision | None = None,
     method: Method = "auto",
     keepdims: bool = True,
-    stream=None,
+    stream: object = None,
     workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
-):
+) -> ArrayT:
+    key: tuple[Any, ...] | None
     try:
         key = linear_key(x, weight, bias, precision, method, keepdims, workspace_bytes)
         found = CACHE.get(key)
@@ -37,7 +71,7 @@ def linear_sigmoid_sum(
         key = found = None
     if found is None:
         found = resolve_linear(key, x, weight, bias, precision, method, keepdims, workspace_bytes, stream)
-    return found._run(x, weight, bias, stream)
+    return cast(ArrayT, found._run(x, weight, bias, stream))  # the runner returns the operands' library's array
 
 
 linear_sigmoid_sum.__doc__ = fill("""``sum_j sigmoid(x @ weight.T + bias)[..., j]``, as
@@ -58,7 +92,15 @@ linear_sigmoid_sum.__doc__ = fill("""``sum_j sigmoid(x @ weight.T + bias)[..., j
     """)
 
 
-def sigmoid_sum(z, bias=None, *, keepdims: bool = True, stream=None, workspace_bytes: int = DEFAULT_WORKSPACE_BYTES):
+def sigmoid_sum(
+    z: ArrayT,
+    bias: ArrayT | None = None,
+    *,
+    keepdims: bool = True,
+    stream: object = None,
+    workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
+) -> ArrayT:
+    key: tuple[Any, ...] | None
     try:
         key = sum_key(z, bias, keepdims, workspace_bytes)
         found = CACHE.get(key)
@@ -66,7 +108,7 @@ def sigmoid_sum(z, bias=None, *, keepdims: bool = True, stream=None, workspace_b
         key = found = None
     if found is None:
         found = resolve_sum(key, z, bias, keepdims, workspace_bytes)
-    return found._run(z, bias, stream)
+    return cast(ArrayT, found._run(z, bias, stream))
 
 
 sigmoid_sum.__doc__ = fill("""``sum_j sigmoid(z + bias)[..., j]`` over the last axis of an already computed z (..., N);
@@ -80,9 +122,9 @@ sigmoid_sum.__doc__ = fill("""``sum_j sigmoid(z + bias)[..., j]`` over the last 
 
 
 def plan(
-    x,
-    weight,
-    bias=None,
+    x: Array,
+    weight: Array,
+    bias: Array | None = None,
     *,
     precision: Precision | None = None,
     method: Method = "auto",
@@ -91,6 +133,7 @@ def plan(
     tune: bool | None = None,
 ) -> Plan:
     tune = checks.optional_flag("tune", tune)
+    key: tuple[Any, ...] | None
     try:
         key = linear_key(x, weight, bias, precision, method, keepdims, workspace_bytes)
         found = CACHE.get(key) if tune is None else None

@@ -34,14 +34,16 @@ NumPy backend is always strict.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from . import arrays, backends, checks
 from .backends import CTYPE, ITEMSIZE, acc_dtype, cpp_bool, round_up
 from .backends.host import compute_dtype, dsigmoid_into, store, widen
+from .checks import MethodName
 from .plans import CACHE, DEFAULT_WORKSPACE_BYTES, linear_key, resolve_linear
-from .precision import TABLE
+from .precision import TABLE, PrecisionName
 
 HALF = ("float16", "bfloat16")
 SIGMOID_GRAD_TILE_ROWS = 64  # rows of kernels/backward.cu's sigmoid_grad tiles: one partial column sum per tile
@@ -72,8 +74,15 @@ def saves(x_shape: tuple, n: int, dtype, budget: int) -> bool:
 
 
 def forward(
-    x, weight, bias=None, *, precision=None, method="auto", workspace_bytes=DEFAULT_WORKSPACE_BYTES, save_bytes=None
-):
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    *,
+    precision: PrecisionName | None = None,
+    method: MethodName = "auto",
+    workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
+    save_bytes: int | None = None,
+) -> tuple[Any, Any]:
     """A training step's forward: (out, saved), saved being sigmoid'(z) as a (B, N) array of the accumulator dtype
     in the operands' library when it fits ``save_bytes`` (None: ``workspace_bytes``; 0: never), else None (the
     backward then recomputes z). Same arguments and result as linear_sigmoid_sum otherwise."""
@@ -86,6 +95,7 @@ def forward(
         return linear_sigmoid_sum(
             x, weight, bias, precision=precision, method=method, workspace_bytes=workspace_bytes
         ), None
+    key: tuple[Any, ...] | None
     try:
         key = linear_key(x, weight, bias, precision, method, True, workspace_bytes) + ("saving",)
         found = CACHE.get(key)
@@ -97,20 +107,21 @@ def forward(
 
 
 def grad(
-    x,
-    weight,
-    bias,
-    grad_out,
+    x: Any,
+    weight: Any,
+    bias: Any,
+    grad_out: Any,
     *,
-    precision=None,
-    workspace_bytes=DEFAULT_WORKSPACE_BYTES,
-    need=(True, True, True),
-    saved=None,
-):
+    precision: str | None = None,
+    workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
+    need: tuple[bool, bool, bool] = (True, True, True),
+    saved: Any = None,
+) -> tuple[Any, Any, Any]:
     """(grad_x like x, grad_weight (N, K), grad_bias (N,)) of ``sum(grad_out * linear_sigmoid_sum(x, weight, bias))``
     in the operands' library, device and dtype; a gradient not asked for in ``need`` (or grad_bias without a bias)
     is None. grad_out: (..., 1) or (...), x's leading shape. saved: what ``forward`` saved (None: recompute z)."""
-    need = tuple(bool(v) for v in need)
+    need = (bool(need[0]), bool(need[1]), bool(need[2]))
+    key: tuple[Any, ...] | None
     try:
         key = (
             "backward",

@@ -7,12 +7,14 @@ signature holds (library, shapes, strides, dtypes, devices, option values and th
 from __future__ import annotations
 
 import numbers
+from typing import Any, Literal, Protocol, cast, get_args
 
 from .arrays import Operand
-from .precision import NAMES
+from .precision import NAMES, PrecisionName
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
-METHODS = ("auto", "fused", "cublas")
+MethodName = Literal["auto", "fused", "cublas"]
+METHODS: tuple[MethodName, ...] = get_args(MethodName)
 
 
 class OutOfDeviceMemory(MemoryError):
@@ -61,7 +63,14 @@ def same_kind(ops: list[Operand]) -> None:
         raise ValueError(f"{first.name} must be on the CPU or a CUDA device, got {first.device}")
 
 
-def linear_shapes(x: Operand, weight: Operand, bias: Operand | None) -> None:
+class Shaped(Protocol):
+    """What the shape checks read: an Operand, or a dask array (cupy_fused.dask checks its operands with them)."""
+
+    @property
+    def shape(self) -> tuple[Any, ...]: ...
+
+
+def linear_shapes(x: Shaped, weight: Shaped, bias: Shaped | None) -> None:
     if len(x.shape) < 1:
         raise ValueError("x must have shape (..., K) with at least 1 dimension, got a 0-d array")
     k = x.shape[-1]
@@ -94,45 +103,45 @@ def trainable(op: Operand) -> None:
         )
 
 
-def precision(value) -> str | None:
+def precision(value: object) -> PrecisionName | None:
     if value is not None and not (isinstance(value, str) and value in NAMES):
         raise ValueError(f"precision must be None or one of {', '.join(map(repr, NAMES))}, got {value!r}")
-    return value
+    return cast("PrecisionName | None", value)
 
 
-def method(value) -> str:
+def method(value: object) -> MethodName:
     if not (isinstance(value, str) and value in METHODS):
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {value!r}")
     return value
 
 
-def flag(name: str, value) -> bool:
+def flag(name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, got {value!r}")
     return value
 
 
-def optional_flag(name: str, value) -> bool | None:
+def optional_flag(name: str, value: object) -> bool | None:
     if value is not None and not isinstance(value, bool):
         raise TypeError(f"{name} must be None, True or False, got {value!r}")
     return value
 
 
-def count(name: str, value) -> int:
+def count(name: str, value: object) -> int:
     """A non-negative int (numpy integers too), as an int."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
         raise ValueError(f"{name} must be a non-negative int, got {value!r}")
     return int(value)
 
 
-def workspace_bytes(value) -> int:
+def workspace_bytes(value: object) -> int:
     """A positive int (numpy integers too), as an int."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(f"workspace_bytes must be a positive int (bytes), got {value!r}")
     return int(value)
 
 
-def save_bytes(value) -> int | None:
+def save_bytes(value: object) -> int | None:
     """None or a non-negative int (numpy integers too): the budget for saving sigmoid'(z) in a training call."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0):
         raise ValueError(f"save_bytes must be None or a non-negative int (bytes), got {value!r}")

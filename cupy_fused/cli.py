@@ -47,7 +47,8 @@ def _info(args) -> int:
     print("devices: " + ("; ".join(devices) if devices else "none (calls on host arrays use the NumPy backend)"))
     print(f"tuning: {'on' if _tuning() else 'off'} (CUPY_FUSED_TUNE), cache folder {tune.cache_dir()}")
     if args.shape:
-        _explain_shape(*args.shape, devices=bool(devices))
+        B, K, N = args.shape
+        _explain_shape(B, K, N, devices=bool(devices))
     return 0
 
 

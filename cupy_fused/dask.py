@@ -9,6 +9,8 @@ return (rows, 1) numbers at most: blocks of z = x @ W.T exist only inside the si
 
 from __future__ import annotations
 
+from typing import Any
+
 import dask.array as da
 import numpy as np
 from dask.array.utils import meta_from_array
@@ -21,7 +23,18 @@ from .layer import DTYPES
 __all__ = ["linear_sigmoid_sum"]
 
 
-def linear_sigmoid_sum(x, weight, bias=None, *, precision: api.Precision | None = None, keepdims: bool = True):
+#: What each operand may be: a dask array, or a numpy or cupy array (one block).
+Operand = da.Array | api.Array
+
+
+def linear_sigmoid_sum(
+    x: Operand,
+    weight: Operand,
+    bias: Operand | None = None,
+    *,
+    precision: api.Precision | None = None,
+    keepdims: bool = True,
+) -> da.Array:
     checks.precision(precision)
     checks.flag("keepdims", keepdims)
     x = _as_dask("x", x)
@@ -31,7 +44,8 @@ def linear_sigmoid_sum(x, weight, bias=None, *, precision: api.Precision | None 
     checks.linear_shapes(x, weight, bias)  # these checks read only .shape
     _check_chunking(x, weight, bias)
     partials = _partial_sums(x, weight, bias, precision)
-    return partials.sum(axis=-1, keepdims=keepdims).astype(x.dtype)
+    out: da.Array = partials.sum(axis=-1, keepdims=keepdims).astype(x.dtype)
+    return out
 
 
 linear_sigmoid_sum.__doc__ = fill("""``sum_j sigmoid(x @ weight.T + bias)[..., j]`` for dask arrays: a lazy dask array
@@ -51,7 +65,7 @@ linear_sigmoid_sum.__doc__ = fill("""``sum_j sigmoid(x @ weight.T + bias)[..., j
     """)
 
 
-def _as_dask(name: str, a, chunks=None):
+def _as_dask(name: str, a: Operand, chunks: tuple[tuple[int, ...], ...] | None = None) -> da.Array:
     """a as a dask array: dask arrays as they are, numpy and cupy arrays in ``chunks`` (None: one chunk, stored once
     in the graph however many tasks read it)."""
     if isinstance(a, da.Array):
@@ -62,7 +76,8 @@ def _as_dask(name: str, a, chunks=None):
             f"{name} must be a dask.array.Array, numpy.ndarray or cupy.ndarray, got "
             f"{type(a).__module__}.{type(a).__name__}"
         )
-    return da.from_array(a, chunks=a.shape if chunks is None else chunks, name=False)  # name=False: no hashing
+    block: da.Array = da.from_array(a, chunks=a.shape if chunks is None else chunks, name=False)  # no hashing
+    return block
 
 
 def _chunk_library(a: da.Array) -> str:
@@ -102,13 +117,13 @@ def _check_chunking(x: da.Array, weight: da.Array, bias: da.Array | None) -> Non
         )
 
 
-def _partial_sums(x: da.Array, weight: da.Array, bias: da.Array | None, precision: str | None) -> da.Array:
+def _partial_sums(x: da.Array, weight: da.Array, bias: da.Array | None, precision: api.Precision | None) -> da.Array:
     """(..., number of N blocks) float64: column j is the sum over weight's row block j, one task per (x block,
     weight block) pair."""
     lead = tuple(range(x.ndim - 1))  # blockwise's indices: x's leading axes, then N and K
     n, k = x.ndim - 1, x.ndim
     operands = [x, lead + (k,), weight, (n, k)] + ([bias, (n,)] if bias is not None else [])
-    return da.blockwise(
+    partials: da.Array = da.blockwise(
         _block_sum,
         lead + (n,),
         *operands,
@@ -118,8 +133,9 @@ def _partial_sums(x: da.Array, weight: da.Array, bias: da.Array | None, precisio
         meta=meta_from_array(x, ndim=x.ndim, dtype=np.float64),
         precision=precision,
     )
+    return partials
 
 
-def _block_sum(x, weight, bias=None, *, precision):
+def _block_sum(x: Any, weight: Any, bias: Any = None, *, precision: api.Precision | None) -> Any:
     """One task: the (..., 1) sum over one block of weight's rows, in float64 for the sum across blocks."""
     return api.linear_sigmoid_sum(x, weight, bias, precision=precision).astype(np.float64)

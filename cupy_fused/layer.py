@@ -15,13 +15,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Union, cast
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from . import arrays as _arrays
 from . import checks as _checks
-from .api import DEFAULT_WORKSPACE_BYTES, linear_sigmoid_sum
+from .api import DEFAULT_WORKSPACE_BYTES, ArrayT, Method, Precision, linear_sigmoid_sum
 from .backward import grad
+
+if TYPE_CHECKING:
+    import torch
+
+#: What ``device`` takes: "cpu", "cuda" (CuPy's current device), "cuda:N", N, or a torch.device.
+Device = Union[str, int, "torch.device"]
 
 __all__ = ["LinearSigmoidSum"]
 
@@ -31,29 +39,29 @@ DTYPES = ("float16", "float32", "float64")
 # ------------------------------------------------------------------------------------------------ argument parsing
 
 
-def _dtype(value) -> str:
+def _dtype(value: DTypeLike) -> str:
     if isinstance(value, str) and value == "bfloat16":
         raise ValueError(
             "dtype='bfloat16' has no numpy/cupy dtype; use float16, float32 or float64 "
             "(or cupy_fused.torch.LinearSigmoidSum for bfloat16)"
         )
     try:
-        name = np.dtype(value).name
+        name: str | None = np.dtype(value).name
     except TypeError:
         name = None
-    if name not in DTYPES:
+    if name is None or name not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {value!r}")
     return name
 
 
-def _device(value) -> str:
+def _device(value: Device) -> str:
     """'cpu', or 'cuda:N' of a GPU that CuPy sees; takes "cpu", "cuda" (CuPy's current device), "cuda:N", N, or a
     torch.device."""
     name = _device_name(value)
     return name if name == "cpu" else _present_gpu(name, value)
 
 
-def _device_name(value) -> str:
+def _device_name(value: object) -> str:
     """'cpu', 'cuda' or 'cuda:N', from any of the forms _device takes."""
     if type(value).__name__ == "device" and type(value).__module__.split(".")[0] == "torch":
         value = str(value)
@@ -68,7 +76,7 @@ def _device_name(value) -> str:
     raise TypeError(f"device must be 'cpu', 'cuda', 'cuda:N' or an int, got {type(value).__name__}")
 
 
-def _present_gpu(name: str, value) -> str:
+def _present_gpu(name: str, value: object) -> str:
     """'cuda:N' for name ('cuda': CuPy's current device), when CuPy sees that GPU; a ValueError naming value if not."""
     try:
         import cupy
@@ -84,7 +92,7 @@ def _present_gpu(name: str, value) -> str:
     return f"cuda:{index}"
 
 
-def _seed(value):
+def _seed(value: object) -> int | np.random.Generator | None:
     if value is None or isinstance(value, np.random.Generator):
         return value
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
@@ -96,12 +104,12 @@ def _device_index(device: str) -> int:
     return int(device.split(":")[1])
 
 
-def _library(a) -> str | None:
+def _library(a: object) -> str | None:
     adapter = _arrays.adapter_for(a)
     return None if adapter is None else adapter.library
 
 
-def _to_device(a, device: str, copy: bool = False):
+def _to_device(a: Any, device: str, copy: bool = False) -> Any:
     """A numpy (cpu) or cupy (cuda:N) array with a's values: a itself when it is already there (unless ``copy``),
     else a new array."""
     library = _library(a)
@@ -119,7 +127,7 @@ def _to_device(a, device: str, copy: bool = False):
         return cupy.asarray(a)  # from the host
 
 
-def _plain(name: str, value):
+def _plain(name: str, value: Any) -> Any:
     """numpy/cupy arrays as they are; torch tensors as zero-copy numpy (CPU) or cupy (CUDA) views."""
     library = _library(value)
     if library is None:
@@ -161,13 +169,13 @@ class LinearSigmoidSum:
         out_features: int,
         bias: bool = True,
         *,
-        dtype="float32",
-        device="cpu",
-        seed=None,
-        precision=None,
-        method: str = "auto",
+        dtype: DTypeLike = "float32",
+        device: Device = "cpu",
+        seed: int | np.random.Generator | None = None,
+        precision: Precision | None = None,
+        method: Method = "auto",
         workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
-    ):
+    ) -> None:
         self.in_features = _checks.count("in_features", in_features)
         self.out_features = _checks.count("out_features", out_features)
         _checks.flag("bias", bias)
@@ -179,16 +187,16 @@ class LinearSigmoidSum:
         rng = np.random.default_rng(_seed(seed))
         bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
         weight = rng.uniform(-bound, bound, (self.out_features, self.in_features)).astype(self.dtype)
-        self.weight = _to_device(weight, self.device)
-        self.bias = None
+        self.weight: Any = _to_device(weight, self.device)  # numpy or cupy
+        self.bias: Any = None
         if bias:
             self.bias = _to_device(rng.uniform(-bound, bound, self.out_features).astype(self.dtype), self.device)
 
     # ------------------------------------------------------------------------------------------------- forward
 
-    def __call__(self, x, *, keepdims: bool = True):
+    def __call__(self, x: ArrayT, *, keepdims: bool = True) -> ArrayT:
         self._check_input("x", x, self.in_features)
-        return linear_sigmoid_sum(
+        out = linear_sigmoid_sum(
             x,
             self.weight,
             self.bias,
@@ -197,12 +205,13 @@ class LinearSigmoidSum:
             keepdims=keepdims,
             workspace_bytes=self.workspace_bytes,
         )
+        return cast(ArrayT, out)  # weight and bias (typed Any: numpy or cupy) are x's library, as checked
 
     forward = __call__
 
     # ------------------------------------------------------------------------------------------------ backward
 
-    def grad(self, x, grad_out):
+    def grad(self, x: ArrayT, grad_out: ArrayT) -> tuple[ArrayT, ArrayT, ArrayT | None]:
         """Gradients of ``sum(grad_out * layer(x))``: (grad_x like x, grad_weight (N, K), grad_bias (N,) or None),
         in the layer's library, device and dtype. grad_out: (..., 1) or (...), x's leading shape."""
         self._check_input("x", x, self.in_features)
@@ -211,7 +220,7 @@ class LinearSigmoidSum:
 
     # ------------------------------------------------------------------------------------------------ plumbing
 
-    def _check_input(self, name: str, value, k):
+    def _check_input(self, name: str, value: object, k: int | None) -> _arrays.Operand:
         op = _arrays.describe(name, value)
         library = "numpy" if self.device == "cpu" else "cupy"
         if op.library != library or op.device != self.device:
@@ -225,7 +234,7 @@ class LinearSigmoidSum:
             raise ValueError(f"{name} must have shape (..., {k}) (in_features == {k}), got {op.shape}")
         return op
 
-    def to(self, device) -> LinearSigmoidSum:
+    def to(self, device: Device) -> LinearSigmoidSum:
         """Moves weight and bias to ``device`` ("cpu", "cuda", "cuda:N" or N), in place; returns the layer."""
         device = _device(device)
         self.weight = _to_device(self.weight, device)
@@ -234,7 +243,7 @@ class LinearSigmoidSum:
         self.device = device
         return self
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         """{"weight": (N, K) array, "bias": (N,) array} (no "bias" without one): the layer's own arrays, not copies,
         as nn.Module.state_dict shares its tensors' storage."""
         state = {"weight": self.weight}
@@ -242,7 +251,7 @@ class LinearSigmoidSum:
             state["bias"] = self.bias
         return state
 
-    def load_state_dict(self, state_dict) -> None:
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Copies "weight" (and "bias") from numpy arrays, cupy arrays or torch tensors (an nn.Linear's
         state_dict loads as it is) onto the layer's device. Keys, shapes and dtypes must match exactly; nothing is
         changed when any of them does not."""

@@ -35,7 +35,7 @@ import os
 from dataclasses import dataclass
 
 from . import checks, loader, tune
-from .backends import ITEMSIZE, Candidate, Problem, acc_dtype, cublas, fused, sm90, small_batch
+from .backends import ITEMSIZE, Candidate, Executable, Problem, acc_dtype, cublas, fused, sm90, small_batch
 from .plans import default_precision_candidates, precision_line
 from .precision import TABLE
 
@@ -57,7 +57,7 @@ def tuning_enabled() -> bool:
 class Choice:
     problem: Problem
     candidate: Candidate | None  # None when there is nothing to compute (B = 0 or N = 0)
-    executable: object
+    executable: Executable | None  # None with candidate
     prepare: tuple  # (x, w, b): whether each operand is read through a copy
     lines: list
 
@@ -69,15 +69,17 @@ def problem_of(ops, rows: int, k: int, n: int, workspace_bytes: int, save: bool 
     xo, wo = ops[0], ops[1]
     bo = ops[2] if len(ops) > 2 else None
     ldx = checks.rows_stride(xo.shape, xo.strides)
-    x_copy = not (xo.plain and (k <= 1 or xo.strides[-1] == 1) and ldx is not None and (rows <= 1 or ldx >= k))
-    ldx = k if (x_copy or rows <= 1) else ldx
+    x_copy = ldx is None or not (xo.plain and (k <= 1 or xo.strides[-1] == 1) and (rows <= 1 or ldx >= k))
+    ldx = k if (ldx is None or x_copy or rows <= 1) else ldx
     w_copy = not (wo.plain and (k <= 1 or wo.strides[1] == 1) and (n <= 1 or wo.strides[0] >= k))
     ldw = k if (w_copy or n <= 1) else wo.strides[0]
     b_copy = bo is not None and not (bo.plain and (n <= 1 or bo.strides[0] == 1))
     item = ITEMSIZE[xo.dtype]
     aligned = (x_copy or xo.aligned) and (w_copy or wo.aligned) and (ldx * item) % 16 == 0 and (ldw * item) % 16 == 0
+    device_id = xo.device_id
+    assert device_id is not None, "the planner sees operands on a GPU only"
     problem = Problem(
-        rows, k, n, xo.dtype, bo is not None, max(ldx, 1), max(ldw, 1), aligned, xo.device_id, workspace_bytes, save
+        rows, k, n, xo.dtype, bo is not None, max(ldx, 1), max(ldw, 1), aligned, device_id, workspace_bytes, save
     )
     return problem, (x_copy, w_copy, b_copy)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
+from typing import Any
 
 from . import arrays, checks
 from .backends import acc_dtype
@@ -60,20 +61,21 @@ class _Cache:
     """Bounded and thread-safe: lookups are one dict read; inserts take a lock and evict the oldest plan."""
 
     def __init__(self, size: int):
-        self._plans: OrderedDict = OrderedDict()
+        self._plans: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def get(self, key):
+    def get(self, key: tuple[Any, ...]) -> Any:
+        """A Plan (a forward's signature), the backward's runner (backward.py's signatures), or None."""
         return self._plans.get(key)
 
-    def add(self, key, plan):
+    def add(self, key: tuple[Any, ...], plan: Any) -> None:
         with self._lock:
             self._plans[key] = plan
             while len(self._plans) > self._size:
                 self._plans.popitem(last=False)
 
-    def clear(self):
+    def clear(self) -> None:
         with self._lock:
             self._plans.clear()
 
@@ -102,7 +104,7 @@ class Plan:
         self._lines = lines
         self._signature = signature  # operands -> key
 
-    def __call__(self, *operands, stream=None):
+    def __call__(self, *operands: Any, stream: object = None) -> Any:
         names = self._names
         if not len(names) - 1 <= len(operands) <= len(names):
             raise TypeError(
@@ -142,6 +144,8 @@ class Plan:
         return f"this plan was made for another signature ({detail}); make one for these operands with cupy_fused.plan"
 
     def explain(self) -> str:
+        """What runs and why, one line each: method, kernel and launch shape, precision, workspace, how it was
+        chosen, and the floor (the time the call's bytes and FLOPs need at the device's measured rates)."""
         return "\n".join(self._lines)
 
     def __repr__(self) -> str:
@@ -224,7 +228,7 @@ def resolve_linear(
             tune,
             save,
         )
-        lines = [head] + choice.lines + [f"floor: {planner.floor_text(rows, k, n, xo.dtype, xo.device_id)}"]
+        lines = [head] + choice.lines + [f"floor: {planner.floor_text(rows, k, n, xo.dtype, choice.problem.device_id)}"]
         run = planner.linear_runner(adapter, ops, out_shape, rows, k, n, choice, save)
     plan = Plan("linear_sigmoid_sum", key, ops, run, lines, signature)
     if key is not None:

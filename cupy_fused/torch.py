@@ -31,13 +31,14 @@ For W's rows split across the ranks of a torch.distributed group: ``sharded_line
 """
 
 import math
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple, cast
 
 import torch
 from torch import Tensor, nn
 
 from . import api, backward, checks
 from ._doc import fill
+from .api import Method, Precision
 
 __all__ = [
     "linear_sigmoid_sum",
@@ -48,19 +49,25 @@ __all__ = [
     "shard_rows",
 ]
 
-DEFAULT_WORKSPACE_BYTES = api.DEFAULT_WORKSPACE_BYTES
+DEFAULT_WORKSPACE_BYTES: int = api.DEFAULT_WORKSPACE_BYTES
 
 
 @torch.library.custom_op("cupy_fused::linear_sigmoid_sum", mutates_args=())
 def _forward_op(
     x: Tensor, weight: Tensor, bias: Optional[Tensor], precision: Optional[str], method: str, workspace_bytes: int
 ) -> Tensor:
-    return api.linear_sigmoid_sum(x, weight, bias, precision=precision, method=method, workspace_bytes=workspace_bytes)
+    # the ops' schemas take str (torch.library has no Literal); the values were checked by linear_sigmoid_sum
+    precision_name, method_name = cast(Optional[Precision], precision), cast(Method, method)
+    return api.linear_sigmoid_sum(
+        x, weight, bias, precision=precision_name, method=method_name, workspace_bytes=workspace_bytes
+    )
 
 
 @_forward_op.register_fake
-def _forward_fake(x, weight, bias, precision, method, workspace_bytes):
-    torch._check(
+def _forward_fake(
+    x: Tensor, weight: Tensor, bias: Optional[Tensor], precision: Optional[str], method: str, workspace_bytes: int
+) -> Tensor:
+    torch._check(  # type: ignore[no-untyped-call]  # torch._check has no annotations
         weight.dim() == 2 and weight.shape[1] == x.shape[-1],
         lambda: f"weight must have shape (N, K) with K == x.shape[-1] == {x.shape[-1]}, got {tuple(weight.shape)}",
     )
@@ -77,14 +84,29 @@ def _train_op(
     workspace_bytes: int,
     save_bytes: int,
 ) -> Tuple[Tensor, Tensor]:
+    precision_name, method_name = cast(Optional[Precision], precision), cast(Method, method)  # as in _forward_op
     out, saved = backward.forward(
-        x, weight, bias, precision=precision, method=method, workspace_bytes=workspace_bytes, save_bytes=save_bytes
+        x,
+        weight,
+        bias,
+        precision=precision_name,
+        method=method_name,
+        workspace_bytes=workspace_bytes,
+        save_bytes=save_bytes,
     )
     return out, x.new_empty(0) if saved is None else saved
 
 
 @_train_op.register_fake
-def _train_fake(x, weight, bias, precision, method, workspace_bytes, save_bytes):
+def _train_fake(
+    x: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor],
+    precision: Optional[str],
+    method: str,
+    workspace_bytes: int,
+    save_bytes: int,
+) -> Tuple[Tensor, Tensor]:
     out = _forward_fake(x, weight, bias, precision, method, workspace_bytes)
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
     rows = math.prod(x.shape[:-1])
@@ -116,18 +138,30 @@ def _backward_op(
         need=(need_x, need_weight, need_bias),
         saved=saved,
     )
-    return tuple(x.new_empty(0) if g is None else g for g in grads)
+    grad_x, grad_w, grad_b = (x.new_empty(0) if g is None else g for g in grads)
+    return grad_x, grad_w, grad_b
 
 
 @_backward_op.register_fake
-def _backward_fake(grad, x, weight, bias, saved, precision, workspace_bytes, need_x, need_weight, need_bias):
+def _backward_fake(
+    grad: Tensor,
+    x: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor],
+    saved: Optional[Tensor],
+    precision: Optional[str],
+    workspace_bytes: int,
+    need_x: bool,
+    need_weight: bool,
+    need_bias: bool,
+) -> Tuple[Tensor, Tensor, Tensor]:
     grad_x = torch.empty_like(x, memory_format=torch.contiguous_format) if need_x else x.new_empty(0)
     grad_w = weight.new_empty(tuple(weight.shape)) if need_weight else x.new_empty(0)
     grad_b = weight.new_empty((weight.shape[0],)) if need_bias and bias is not None else x.new_empty(0)
     return grad_x, grad_w, grad_b
 
 
-def _setup_context(ctx, inputs, output):
+def _setup_context(ctx: Any, inputs: Tuple[Any, ...], output: Any) -> None:
     x, weight, bias, precision, method, workspace_bytes = inputs[:6]
     saved = None
     if isinstance(output, tuple):  # the training op: use what it saved, if it saved
@@ -138,7 +172,7 @@ def _setup_context(ctx, inputs, output):
     ctx.workspace_bytes = workspace_bytes
 
 
-def _backward(ctx, grad, *unused):
+def _backward(ctx: Any, grad: Tensor, *unused: Any) -> Tuple[Optional[Tensor], ...]:
     """The backward of both the ops' autograd and the eager path: ``backward.grad`` directly when the call may skip
     the ops (``_eager``), else the backward op, also under create_graph=True, whose results then refuse a second
     differentiation."""
@@ -174,7 +208,17 @@ class _EagerTraining(torch.autograd.Function):
     per step at 512 x 2048 x 3000 on the H100 machine (benchmarks/lab/profile_training_host.py)."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, precision, method, workspace_bytes, save_bytes):
+    def forward(
+        ctx: Any,
+        x: Tensor,
+        weight: Tensor,
+        bias: Optional[Tensor],
+        precision: Optional[Precision],
+        method: Method,
+        workspace_bytes: int,
+        save_bytes: int,
+    ) -> Tensor:
+        out: Tensor
         out, saved = backward.forward(
             x, weight, bias, precision=precision, method=method, workspace_bytes=workspace_bytes, save_bytes=save_bytes
         )
@@ -197,7 +241,7 @@ _INTERCEPTED = (
 )
 
 
-def _eager(*tensors) -> bool:
+def _eager(*tensors: Optional[Tensor]) -> bool:
     """Whether a call may skip the custom ops: nothing that records or intercepts torch calls is active
     (torch.compile, torch.export, torch.jit.trace, make_fx, a dispatch or torch-function mode, a torch.func
     transform) and the tensors are plain CPU or CUDA tensors (fake, meta and subclassed tensors go through the ops
@@ -212,8 +256,8 @@ def linear_sigmoid_sum(
     weight: Tensor,
     bias: Optional[Tensor] = None,
     *,
-    precision: Optional[str] = None,
-    method: str = "auto",
+    precision: Optional[Precision] = None,
+    method: Method = "auto",
     workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
     save_bytes: Optional[int] = None,
 ) -> Tensor:
@@ -232,13 +276,20 @@ def linear_sigmoid_sum(
     budget = workspace_bytes if save_bytes is None else save_bytes
     if _eager(x, weight, bias):
         if training:
-            return _EagerTraining.apply(x, weight, bias, precision, method, workspace_bytes, budget)
+            # Function.apply has no annotations
+            out: Tensor = _EagerTraining.apply(  # type: ignore[no-untyped-call]
+                x, weight, bias, precision, method, workspace_bytes, budget
+            )
+            return out
         return api.linear_sigmoid_sum(
             x, weight, bias, precision=precision, method=method, workspace_bytes=workspace_bytes
         )
+    ops = torch.ops.cupy_fused
     if not training:
-        return torch.ops.cupy_fused.linear_sigmoid_sum(x, weight, bias, precision, method, workspace_bytes)
-    return torch.ops.cupy_fused.linear_sigmoid_sum_train(x, weight, bias, precision, method, workspace_bytes, budget)[0]
+        out = ops.linear_sigmoid_sum(x, weight, bias, precision, method, workspace_bytes)
+    else:
+        out = ops.linear_sigmoid_sum_train(x, weight, bias, precision, method, workspace_bytes, budget)[0]
+    return out
 
 
 linear_sigmoid_sum.__doc__ = fill("""``torch.sum(torch.sigmoid(F.linear(x, weight, bias)), dim=-1, keepdim=True)``,
@@ -261,11 +312,11 @@ class LinearSigmoidSum(nn.Module):
         in_features: int,
         out_features: int,
         bias: bool = True,
-        device=None,
-        dtype=None,
+        device: torch.device | str | int | None = None,
+        dtype: Optional[torch.dtype] = None,
         *,
-        precision: Optional[str] = None,
-        method: str = "auto",
+        precision: Optional[Precision] = None,
+        method: Method = "auto",
         workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
         save_bytes: Optional[int] = None,
     ) -> None:
@@ -275,7 +326,7 @@ class LinearSigmoidSum(nn.Module):
             raise TypeError(
                 f"dtype must be a floating dtype (torch.float32, torch.bfloat16, ...) or None, got {dtype!r}"
             )
-        factory_kwargs = {"device": device, "dtype": dtype}
+        factory_kwargs: dict[str, Any] = {"device": device, "dtype": dtype}
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
@@ -318,7 +369,7 @@ class LinearSigmoidSum(nn.Module):
             save_bytes=self.save_bytes,
         )
 
-    def _function(self, *args, **kwargs) -> Tensor:
+    def _function(self, *args: Any, **kwargs: Any) -> Tensor:
         """What forward calls (after checking x): linear_sigmoid_sum here, its sharded form in the sharded module."""
         return linear_sigmoid_sum(*args, **kwargs)
 

@@ -11,11 +11,14 @@ tensors, NCCL for CUDA tensors.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
 from . import checks
+from .api import Method, Precision
 from .torch import DEFAULT_WORKSPACE_BYTES, LinearSigmoidSum, linear_sigmoid_sum
 
 __all__ = ["sharded_linear_sigmoid_sum", "ShardedLinearSigmoidSum", "shard_rows"]
@@ -69,9 +72,9 @@ def sharded_linear_sigmoid_sum(
     weight_shard: Tensor,
     bias_shard: Tensor | None = None,
     *,
-    group=None,
-    precision: str | None = None,
-    method: str = "auto",
+    group: dist.ProcessGroup | None = None,
+    precision: Precision | None = None,
+    method: Method = "auto",
     workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
     save_bytes: int | None = None,
 ) -> Tensor:
@@ -108,7 +111,15 @@ class ShardedLinearSigmoidSum(LinearSigmoidSum):
     """
 
     def __init__(
-        self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None, *, group=None, **options
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        device: torch.device | str | int | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        group: dist.ProcessGroup | None = None,
+        **options: Any,
     ) -> None:
         out_features = checks.count("out_features", out_features)
         rows = shard_rows(out_features, dist.get_rank(group), dist.get_world_size(group))
@@ -117,7 +128,7 @@ class ShardedLinearSigmoidSum(LinearSigmoidSum):
         self.rows = rows
         self.group = group
 
-    def _function(self, *args, **kwargs) -> Tensor:
+    def _function(self, *args: Any, **kwargs: Any) -> Tensor:
         return sharded_linear_sigmoid_sum(*args, group=self.group, **kwargs)
 
     def _load_from_state_dict(self, state_dict, prefix, *args) -> None:

@@ -26,7 +26,7 @@ they were imported already.
 from __future__ import annotations
 
 import sys
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class Operand(NamedTuple):
@@ -46,17 +46,17 @@ class Operand(NamedTuple):
         return int(self.device.split(":")[1]) if self.device.startswith("cuda:") else None
 
 
-_BY_TYPE: dict[type, object] = {}
+_BY_TYPE: dict[type, Any] = {}  # type -> adapter (duck-typed: the methods above), None for no array
 
 
-def adapter_for(obj):
+def adapter_for(obj: object) -> Any:
     """The adapter of obj's library, or None when obj is no array of a supported library."""
     kind = type(obj)
     try:
         return _BY_TYPE[kind]
     except KeyError:
         pass
-    adapter = None
+    adapter: Any = None
     if "numpy" in sys.modules and isinstance(obj, sys.modules["numpy"].ndarray):
         from .numpy import ADAPTER as adapter
     elif "cupy" in sys.modules and isinstance(obj, sys.modules["cupy"].ndarray):
@@ -71,7 +71,7 @@ def adapter_for(obj):
     return adapter
 
 
-def describe(name: str, obj) -> Operand:
+def describe(name: str, obj: object) -> Operand:
     adapter = adapter_for(obj)
     if adapter is None:
         raise TypeError(

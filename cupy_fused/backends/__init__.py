@@ -67,7 +67,9 @@ class Candidate:
     method: str  # "fused" (our kernels) or "cublas" (cuBLASLt + our reduction)
     precision: str  # how float32 products are computed: a row of precision.TABLE
     kernel: str  # a short name, stable across runs (the tuner's cache stores it)
-    build: Callable[[], Executable]
+    # called with no arguments; `...` because the backends bind loop variables as a lambda's default arguments
+    # (`lambda b=b: ...`), which mypy cannot match against Callable[[], Executable]
+    build: Callable[..., Executable]
 
 
 CTYPE = {"float32": "float", "float64": "double", "float16": "__half", "bfloat16": "__nv_bfloat16"}

@@ -19,9 +19,12 @@ ALIGN = 256
 
 
 def compute_type(dtype: str, precision: str) -> int:
-    if dtype == "float64":
-        return CUBLAS_COMPUTE_64F
-    return TABLE[precision].cublas_compute if dtype == "float32" else CUBLAS_COMPUTE_32F
+    if dtype != "float32":
+        return CUBLAS_COMPUTE_64F if dtype == "float64" else CUBLAS_COMPUTE_32F
+    compute = TABLE[precision].cublas_compute
+    if compute is None:
+        raise ValueError(f"precision {precision!r} has no cuBLAS compute type (our kernels only)")
+    return compute
 
 
 # Measured on an H100 (benchmarks/lab/probe_l2_chunks.py, run 1, TF32): 64 MiB blocks are as fast as 256 MiB chunks

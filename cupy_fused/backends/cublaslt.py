@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import threading
+from collections.abc import Callable
 
 _CUDA_TYPE = {"float16": 2, "float32": 0, "float64": 1, "bfloat16": 14}  # cudaDataType_t
 _SCALE_TYPE = {"float32": 0, "float64": 1}
@@ -103,6 +104,8 @@ def handle(device_id: int) -> int:
     if h is None:
         out = ctypes.c_void_p()
         _check(library().cublasLtCreate(ctypes.byref(out)), "cublasLtCreate")
+        if out.value is None:
+            raise RuntimeError("cublasLtCreate succeeded but returned a null handle")
         h = per_thread[device_id] = out.value
     return h
 
@@ -135,7 +138,7 @@ class Gemm:
     ):
         lib = library()
         self._lib = lib
-        self._objects = []  # (destroy function, pointer), freed in __del__
+        self._objects: list[tuple[Callable[[int], int], int]] = []  # (destroy function, pointer), freed in __del__
         self._handle = handle(device_id)
         desc = self._create(lib.cublasLtMatmulDescCreate, lib.cublasLtMatmulDescDestroy, compute, _SCALE_TYPE[d_dtype])
         for attribute, op in ((_DESC_TRANSA, _OP_T if trans_a else _OP_N), (_DESC_TRANSB, _OP_T if trans_b else _OP_N)):
@@ -151,10 +154,10 @@ class Gemm:
             lib.cublasLtMatmulPreferenceSetAttribute(pref, _PREF_MAX_WORKSPACE_BYTES, ctypes.byref(limit), 8),
             "preference attribute",
         )
-        for operand, value in zip("abcd", align + align[-1:]):
-            value = ctypes.c_uint32(value)
+        for operand, alignment in zip("abcd", align + align[-1:]):
+            least = ctypes.c_uint32(alignment)
             _check(
-                lib.cublasLtMatmulPreferenceSetAttribute(pref, _PREF_MIN_ALIGNMENT[operand], ctypes.byref(value), 4),
+                lib.cublasLtMatmulPreferenceSetAttribute(pref, _PREF_MIN_ALIGNMENT[operand], ctypes.byref(least), 4),
                 "alignment preference",
             )
         result, count = _HeuristicResult(), ctypes.c_int(0)

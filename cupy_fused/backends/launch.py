@@ -83,7 +83,7 @@ class TiledMap:
 
     def __init__(self, rows: int, cols: int, stride: int, box_rows: int, dtype: str = "float32"):
         self.value = TensorMap()
-        self._address = None
+        self._address: int | None = None
         self._type, itemsize = TENSOR_MAP_TYPES[dtype]
         self._arrays = (
             (ctypes.c_uint64 * 2)(cols, rows),

@@ -24,8 +24,9 @@ if __package__:
     from .peers import torch_compiled, torch_model, triton_peer
     from .report import Column, make_table, number, progress, stdout_console
 else:  # run as a script, maybe on another checkout's cupy_fused: this tree's peers.py and report.py, beside this file
-    from peers import torch_compiled, torch_model, triton_peer
-    from report import Column, make_table, number, progress, stdout_console
+    # mypy reads this file as part of the package, where these siblings are no top-level modules
+    from peers import torch_compiled, torch_model, triton_peer  # type: ignore[import-not-found,no-redef]
+    from report import Column, make_table, number, progress, stdout_console  # type: ignore[import-not-found,no-redef]
 
 CALLS = sorted(
     {(b, 4096, 4096) for b in (1, 8, 32, 128, 512, 1024, 4096)}
@@ -108,7 +109,7 @@ def run(shapes=CALLS, budget_s: float = 0.05) -> list[dict]:
                 finally:
                     torch.backends.cuda.matmul.allow_tf32 = False
                 got = np.asarray(out.cpu() if isinstance(out, torch.Tensor) else cupy.asnumpy(out), np.float64).ravel()
-                err = float(np.linalg.norm(got - ref) / max(np.linalg.norm(ref), 1e-300))
+                err = float(np.linalg.norm(got - ref) / max(float(np.linalg.norm(ref)), 1e-300))
                 rows.append(
                     {"shape": f"{B} x {K} x {N}", "contender": name, "host_us": host, "wall_us": wall, "rel_err": err}
                 )

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from rich import box
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -58,7 +58,7 @@ class Column:
     header: str
     cell: Callable
     wide: bool = False
-    justify: str = "right"
+    justify: JustifyMethod = "right"
 
 
 def number(value: float | None, spec: str, suffix: str = "") -> str:

@@ -6,10 +6,13 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 import cupy_fused
+from cupy_fused.precision import PrecisionName
 
 from .half import bench_half
 from .peers import torch_compiled, torch_model, triton_peer
@@ -39,7 +42,7 @@ SUITE = [
 ]
 ALL_PRECISIONS = (None, "ieee", "tf32", "tf32x3", "bf16")
 # Forward + backward (cupy_fused.torch) against torch autograd: (shape, our precision).
-TRAINING_SUITE = [
+TRAINING_SUITE: list[tuple[tuple[int, int, int], PrecisionName | None]] = [
     (KERNELBENCH_SHAPE, None),
     (KERNELBENCH_SHAPE, "tf32"),
     ((512, 2048, 3000), None),
@@ -166,7 +169,7 @@ def bench_suite(torch, timer, suite, reps, rates, hbm, l2) -> list[Row]:
             flops = 2 * B * K * N
             small = flops < 1e9
 
-            contenders = [
+            contenders: list[tuple[str, str, bool, Callable[..., Any]]] = [
                 ("torch fp32", "ieee", False, lambda i, s=sets: model(*s[i])),
                 ("torch tf32", "tf32", True, lambda i, s=sets: model(*s[i])),
                 ("compile fp32", "ieee", False, lambda i, s=sets: compiled[False](*s[i])),
@@ -253,8 +256,8 @@ def bench_cpu(shapes, reps) -> tuple[list[Row], dict]:
     """The NumPy backend against torch's CPU path (when torch is there): host-clock medians of reps calls."""
     try:
         import torch
-    except ImportError:
-        torch = None
+    except ImportError:  # torch is optional here: the NumPy backend alone
+        torch = None  # type: ignore[assignment]
     rng = np.random.default_rng(0)
     rows = []
     contenders_per_shape = 2 if torch is not None else 1

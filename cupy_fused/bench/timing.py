@@ -14,7 +14,7 @@ import numpy as np
 def rel_err(out, ref) -> float:
     out = np.asarray(out, np.float64).ravel()
     ref = np.asarray(ref, np.float64).ravel()
-    return float(np.linalg.norm(out - ref) / max(np.linalg.norm(ref), 1e-300))
+    return float(np.linalg.norm(out - ref) / max(float(np.linalg.norm(ref)), 1e-300))
 
 
 class GpuTimer:
@@ -79,7 +79,7 @@ class GpuTimer:
         total = 0.0
         for event in prof.key_averages():
             if event.device_type == DeviceType.CUDA:
-                total += getattr(event, "self_device_time_total", None) or getattr(event, "self_cuda_time_total", 0.0)
+                total += getattr(event, "self_device_time_total", 0.0) or getattr(event, "self_cuda_time_total", 0.0)
         return total / calls if total else None
 
     def loop_us(self, fn, n_inputs: int, budget_s: float = 0.05) -> tuple[float, float]:
