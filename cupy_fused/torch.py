@@ -31,6 +31,7 @@ For W's rows split across the ranks of a torch.distributed group: ``sharded_line
 """
 
 import math
+from collections.abc import Callable
 from typing import Any, Optional, Tuple, cast
 
 import torch
@@ -67,7 +68,7 @@ def _forward_op(
 def _forward_fake(
     x: Tensor, weight: Tensor, bias: Optional[Tensor], precision: Optional[str], method: str, workspace_bytes: int
 ) -> Tensor:
-    torch._check(  # type: ignore[no-untyped-call]  # torch._check has no annotations
+    torch._check(
         weight.dim() == 2 and weight.shape[1] == x.shape[-1],
         lambda: f"weight must have shape (N, K) with K == x.shape[-1] == {x.shape[-1]}, got {tuple(weight.shape)}",
     )
@@ -230,6 +231,10 @@ class _EagerTraining(torch.autograd.Function):
     backward = staticmethod(_backward)
 
 
+# Function.apply has no annotations up to torch 2.13 (a call of it from here would be an untyped call)
+_eager_training: Callable[..., Tensor] = _EagerTraining.apply
+
+
 # whether something records or intercepts torch calls, resolved once; a private hook that is missing answers yes
 _dispatch_modes = getattr(torch._C, "_len_torch_dispatch_stack", lambda: 1)
 _INTERCEPTED = (
@@ -276,15 +281,12 @@ def linear_sigmoid_sum(
     budget = workspace_bytes if save_bytes is None else save_bytes
     if _eager(x, weight, bias):
         if training:
-            # Function.apply has no annotations
-            out: Tensor = _EagerTraining.apply(  # type: ignore[no-untyped-call]
-                x, weight, bias, precision, method, workspace_bytes, budget
-            )
-            return out
+            return _eager_training(x, weight, bias, precision, method, workspace_bytes, budget)
         return api.linear_sigmoid_sum(
             x, weight, bias, precision=precision, method=method, workspace_bytes=workspace_bytes
         )
-    ops = torch.ops.cupy_fused
+    ops = torch.ops.cupy_fused  # torch.ops is dynamic: its ops are Any to a checker
+    out: Tensor
     if not training:
         out = ops.linear_sigmoid_sum(x, weight, bias, precision, method, workspace_bytes)
     else:
