@@ -4,6 +4,7 @@ from .api import Plan, clear_plans, linear_sigmoid_sum, plan, sigmoid_sum
 from .checks import OutOfDeviceMemory
 from .layer import LinearSigmoidSum
 
+#: The package version (also in CHANGELOG.md).
 __version__ = "0.2.0"
 __all__ = [
     "linear_sigmoid_sum",

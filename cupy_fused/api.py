@@ -27,7 +27,7 @@ __all__ = [
     "Method",
 ]
 
-#: The names ``precision`` takes (besides None): the rows of :data:`cupy_fused.precision.TABLE`.
+#: The names ``precision`` takes (besides None), the rows of ``cupy_fused.precision.TABLE``.
 Precision = PrecisionName
 #: The names ``method`` takes.
 Method = MethodName
@@ -47,8 +47,8 @@ class Array(Protocol):
     def __dlpack_device__(self) -> tuple[Any, Any]: ...
 
 
-#: The operands' type, which is also the result's: a numpy array in, a numpy array out; a torch tensor in, a torch
-#: tensor out.
+#: The operands' type, which is also the result's (a numpy array in, a numpy array out; a torch tensor in, a torch
+#: tensor out).
 ArrayT = TypeVar("ArrayT", bound=Array)
 
 
@@ -77,18 +77,24 @@ def linear_sigmoid_sum(
 linear_sigmoid_sum.__doc__ = fill("""``sum_j sigmoid(x @ weight.T + bias)[..., j]``, as
     ``torch.sum(torch.sigmoid(torch.nn.functional.linear(x, weight, bias)), dim=-1, keepdim=True)``.
 
-    Returns (..., 1) (or (...) with ``keepdims=False``) of the operands' library, device and dtype. Host data runs
-    on the NumPy backend, device data on the GPU. The first call of a signature resolves a plan (validation, the
-    backend and kernel, with tuning on a few milliseconds of timing: see ``plan``); later calls only launch.
+    Host data runs on the NumPy backend, device data on the GPU. The first call of a signature resolves a plan
+    (validation, the backend and kernel, with tuning on a few milliseconds of timing: see :func:`plan`); later calls
+    only launch.
 
-    {operands}
-    {precision}
-    {method}
-    {keepdims}
-    {stream}
-    {workspace_bytes}
+    Args:
+        {operands}
+        {precision}
+        {method}
+        {keepdims}
+        {stream}
+        {workspace_bytes}
 
-    Raises TypeError or ValueError naming the argument, what was expected and what came.
+    Returns:
+        (..., 1) (or (...) with ``keepdims=False``) of the operands' library, device and dtype.
+
+    Raises:
+        TypeError: or ValueError, naming the argument, what was expected and what came.
+        OutOfDeviceMemory: when the output, workspace or copies do not fit the free device memory.
     """)
 
 
@@ -111,13 +117,20 @@ def sigmoid_sum(
     return cast(ArrayT, found._run(z, bias, stream))
 
 
-sigmoid_sum.__doc__ = fill("""``sum_j sigmoid(z + bias)[..., j]`` over the last axis of an already computed z (..., N);
-    bias (N,) or None is added per column before the sigmoid. z is only read. Same libraries, devices, dtypes and
-    streams as linear_sigmoid_sum; accumulates in float32 (float64 for float64).
+sigmoid_sum.__doc__ = fill("""``sum_j sigmoid(z + bias)[..., j]`` over the last axis of an already computed z.
 
-    {keepdims}
-    {stream}
-    {workspace_bytes}
+    Same libraries, devices, dtypes and streams as :func:`linear_sigmoid_sum`; accumulates in float32 (float64 for
+    float64).
+
+    Args:
+        z: (..., N), only read.
+        bias: (N,) or None, added per column before the sigmoid.
+        {keepdims}
+        {stream}
+        {workspace_bytes}
+
+    Returns:
+        (..., 1) (or (...) with ``keepdims=False``) of z's library, device and dtype.
     """)
 
 
@@ -144,17 +157,24 @@ def plan(
 
 plan.__doc__ = fill("""The resolved plan of ``linear_sigmoid_sum(x, weight, bias, ...)`` for operands of this
     signature (library, dtypes, shapes, strides, alignment, device, bias or not, options), from the cache or made
-    now. ``p = plan(x, w, b)`` then ``p(x2, w2, b2, stream=None)`` runs it with the least host work: the signature is
+    now.
+
+    ``p = plan(x, w, b)`` then ``p(x2, w2, b2, stream=None)`` runs it with the least host work: the signature is
     compared and the kernel launched; operands of another signature raise a ValueError naming what changed.
     ``p.explain()`` (and ``repr(p)``) gives the method, kernel, launch shape, precision, workspace, how it was chosen
-    and the floor. ``tune``: None follows $CUPY_FUSED_TUNE (tuning is on unless it is 0), True or False forces it for
-    this plan (True re-times the candidates unless the tuning cache already holds this shape class).
+    and the floor.
 
-    {operands}
-    {precision}
-    {method}
-    {keepdims}
-    {workspace_bytes}
+    Args:
+        {operands}
+        {precision}
+        {method}
+        {keepdims}
+        {workspace_bytes}
+        tune: None follows $CUPY_FUSED_TUNE (tuning is on unless it is 0), True or False forces it for this plan
+            (True re-times the candidates unless the tuning cache already holds this shape class).
+
+    Returns:
+        The :class:`Plan`.
     """)
 
 

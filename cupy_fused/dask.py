@@ -23,7 +23,7 @@ from .layer import DTYPES
 __all__ = ["linear_sigmoid_sum"]
 
 
-#: What each operand may be: a dask array, or a numpy or cupy array (one block).
+#: What each operand may be (a dask array, or a numpy or cupy array taken as one block).
 Operand = da.Array | api.Array
 
 
@@ -48,20 +48,26 @@ def linear_sigmoid_sum(
     return out
 
 
-linear_sigmoid_sum.__doc__ = fill("""``sum_j sigmoid(x @ weight.T + bias)[..., j]`` for dask arrays: a lazy dask array
-    of shape (..., 1) (or (...) with ``keepdims=False``), x's dtype and chunk type (numpy or cupy), chunked like x's
-    leading axes.
+linear_sigmoid_sum.__doc__ = fill("""``sum_j sigmoid(x @ weight.T + bias)[..., j]`` for dask arrays, computed lazily.
 
-    x: (..., K), chunked along its leading axes, K in one chunk; weight: (N, K), chunked along N, K in one chunk;
-    bias: (N,) or None, chunked like weight's rows. One floating dtype (float16, float32, float64) and one chunk type
-    for all. A numpy or cupy array is accepted for any operand: weight (and x) as one block, stored once in the graph
-    however many tasks read it; bias in weight's row chunks. Every block runs ``cupy_fused.linear_sigmoid_sum``.
+    A numpy or cupy array is accepted for any operand: weight (and x) as one block, stored once in the graph however
+    many tasks read it; bias in weight's row chunks. One floating dtype (float16, float32, float64) and one chunk
+    type (numpy or cupy) for all. Every block runs :func:`cupy_fused.linear_sigmoid_sum`.
 
-    {precision}
-    {keepdims}
+    Args:
+        x: (..., K), chunked along its leading axes, K in one chunk.
+        weight: (N, K), chunked along N, K in one chunk.
+        bias: (N,) or None, chunked like weight's rows.
+        {precision}
+        {keepdims}
 
-    Raises TypeError or ValueError naming the argument, before anything is computed; a chunking that cannot be used
-    gets the ``rechunk`` call that fixes it.
+    Returns:
+        A lazy dask array of shape (..., 1) (or (...) with ``keepdims=False``), x's dtype and chunk type, chunked
+        like x's leading axes.
+
+    Raises:
+        TypeError: or ValueError, naming the argument, before anything is computed; a chunking that cannot be used
+            gets the ``rechunk`` call that fixes it.
     """)
 
 

@@ -28,7 +28,7 @@ from .backward import grad
 if TYPE_CHECKING:
     import torch
 
-#: What ``device`` takes: "cpu", "cuda" (CuPy's current device), "cuda:N", N, or a torch.device.
+#: What ``device`` takes ("cpu", "cuda" for CuPy's current device, "cuda:N", N, or a torch.device).
 Device = Union[str, int, "torch.device"]
 
 __all__ = ["LinearSigmoidSum"]
@@ -152,15 +152,26 @@ def _plain(name: str, value: Any) -> Any:
 
 class LinearSigmoidSum:
     """``out = sum_j sigmoid(x @ weight.T + bias)[..., j]`` with parameters held as numpy (device="cpu") or cupy
-    (device="cuda", "cuda:N" or N) arrays of ``dtype`` (float16, float32, float64).
+    (device="cuda", "cuda:N" or N) arrays, and gradients without torch.
 
     ``layer(x)`` -> (..., 1) (``keepdims=False``: (...)); ``layer.grad(x, grad_out)`` -> (grad_x, grad_weight,
     grad_bias or None); ``layer.to(device)``; ``state_dict()`` / ``load_state_dict()`` with nn.Linear's keys.
-    ``precision`` and ``method`` go to ``cupy_fused.linear_sigmoid_sum`` for the forward; the backward's GEMM
-    precision follows ``precision`` (cupy_fused.backward: tf32x3 on our GEMM or strict fp32 for the default and
+    ``precision`` and ``method`` go to :func:`cupy_fused.linear_sigmoid_sum` for the forward; the backward's GEMM
+    precision follows ``precision`` (``cupy_fused.backward``: tf32x3 on our GEMM or strict fp32 for the default and
     "tf32x3", strict fp32 for "ieee", TF32 for "tf32", bf16-rounded operands for "bf16"; the NumPy backend is always
-    strict). ``workspace_bytes`` bounds the
-    (B, chunk of N) block of each direction.
+    strict).
+
+    Args:
+        in_features: K.
+        out_features: N.
+        bias: whether the layer has a bias.
+        dtype: float16, float32 or float64 (a name or a numpy dtype).
+        device: "cpu" (numpy arrays), "cuda" (CuPy's current device), "cuda:N", N, or a torch.device.
+        seed: None, a non-negative int or a numpy.random.Generator: the generator of the initial weight and bias
+            (uniform in +-1/sqrt(in_features), as nn.Linear's).
+        precision: as for :func:`cupy_fused.linear_sigmoid_sum`; also the backward's.
+        method: as for :func:`cupy_fused.linear_sigmoid_sum`.
+        workspace_bytes: bounds the (B, chunk of N) block of each direction.
     """
 
     def __init__(
@@ -195,6 +206,8 @@ class LinearSigmoidSum:
     # ------------------------------------------------------------------------------------------------- forward
 
     def __call__(self, x: ArrayT, *, keepdims: bool = True) -> ArrayT:
+        """(..., in_features) -> (..., 1) (``keepdims=False``: (...)), an array of the layer's library, device and
+        dtype; x must be one too."""
         self._check_input("x", x, self.in_features)
         out = linear_sigmoid_sum(
             x,

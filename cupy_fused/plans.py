@@ -105,6 +105,8 @@ class Plan:
         self._signature = signature  # operands -> key
 
     def __call__(self, *operands: Any, stream: object = None) -> Any:
+        """Runs the plan: ``p(x, weight, bias=None, stream=None)`` (``p(z, bias=None, stream=None)`` for
+        sigmoid_sum), operands of the plan's signature; returns what the call it was made for returns."""
         names = self._names
         if not len(names) - 1 <= len(operands) <= len(names):
             raise TypeError(

@@ -23,7 +23,8 @@ dispatch (a plain ``torch.autograd.Function`` in training), which saves host tim
   call runs: saved is sigmoid'(z), or empty above the budget);
 * ``cupy_fused::linear_sigmoid_sum_backward(Tensor grad, Tensor x, Tensor weight, Tensor? bias, Tensor? saved,
   str? precision, int workspace_bytes, bool need_x, bool need_weight, bool need_bias) -> (Tensor, Tensor, Tensor)``
-  (precision is the forward's; a gradient that is not asked for comes back as an empty tensor),
+  (precision is the forward's; a gradient that is not asked for comes back as an empty tensor);
+
 each with a fake implementation.
 
 For W's rows split across the ranks of a torch.distributed group: ``sharded_linear_sigmoid_sum``,
@@ -50,6 +51,7 @@ __all__ = [
     "shard_rows",
 ]
 
+#: The default ``workspace_bytes``: 256 MiB.
 DEFAULT_WORKSPACE_BYTES: int = api.DEFAULT_WORKSPACE_BYTES
 
 
@@ -296,13 +298,18 @@ def linear_sigmoid_sum(
 
 linear_sigmoid_sum.__doc__ = fill("""``torch.sum(torch.sigmoid(F.linear(x, weight, bias)), dim=-1, keepdim=True)``,
     differentiable with respect to x, weight and bias, as the custom op ``torch.ops.cupy_fused.linear_sigmoid_sum``.
-    Returns (..., 1). The backward's GEMM precision follows ``precision`` (module docstring).
 
-    {operands}
-    {precision}
-    {method}
-    {workspace_bytes}
-    save_bytes: the budget for saving sigmoid'(z) in a training call (None: workspace_bytes; 0: always recompute).
+    The backward's GEMM precision follows ``precision`` (:mod:`cupy_fused.torch`).
+
+    Args:
+        {tensors}
+        {precision}
+        {method}
+        {workspace_bytes}
+        {save_bytes}
+
+    Returns:
+        (..., 1), a tensor of x's device and dtype.
     """)
 
 
@@ -353,6 +360,7 @@ class LinearSigmoidSum(nn.Module):
             nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: Tensor) -> Tensor:
+        """(..., in_features) -> (..., 1), differentiable (call the module: ``layer(x)``)."""
         if not torch.compiler.is_compiling():
             if not isinstance(x, torch.Tensor):
                 raise TypeError(f"x must be a torch.Tensor, got {type(x).__module__}.{type(x).__name__}")
@@ -376,21 +384,31 @@ class LinearSigmoidSum(nn.Module):
         return linear_sigmoid_sum(*args, **kwargs)
 
     def extra_repr(self) -> str:
+        """What repr(layer) shows inside the parentheses: the sizes, whether there is a bias, and the options that
+        are not their defaults."""
         text = f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
         text += f", precision={self.precision!r}" if self.precision is not None else ""
         return text + (f", method={self.method!r}" if self.method != "auto" else "")
 
 
 LinearSigmoidSum.__doc__ = fill("""``nn.Linear`` followed by sigmoid and a sum over the features: ``forward(x)`` maps
-    (..., in_features) to (..., 1). Parameters, their initialization and the state_dict keys are nn.Linear's
-    (``weight`` (out_features, in_features), ``bias`` (out_features,) or None), so an nn.Linear's state_dict loads
-    as it is. ``precision``, ``method`` and ``workspace_bytes`` are attributes (changeable), passed to
-    ``linear_sigmoid_sum``, as is ``save_bytes`` (the budget for saving sigmoid'(z) in training: None means
-    workspace_bytes, 0 always recompute):
+    (..., in_features) to (..., 1).
 
-    {precision}
-    {method}
-    {workspace_bytes}
+    Parameters, their initialization and the state_dict keys are nn.Linear's (``weight`` (out_features,
+    in_features), ``bias`` (out_features,) or None), so an nn.Linear's state_dict loads as it is. ``precision``,
+    ``method``, ``workspace_bytes`` and ``save_bytes`` are attributes (changeable), passed to
+    :func:`linear_sigmoid_sum`.
+
+    Args:
+        in_features: K.
+        out_features: N.
+        bias: whether the layer has a bias.
+        device: as nn.Linear's (None: torch's default device).
+        dtype: a floating torch dtype, as nn.Linear's (None: torch's default dtype).
+        {precision}
+        {method}
+        {workspace_bytes}
+        {save_bytes}
     """)
 
 # the torch.distributed face builds on the names above

@@ -26,7 +26,13 @@ __all__ = ["sharded_linear_sigmoid_sum", "ShardedLinearSigmoidSum", "shard_rows"
 
 def shard_rows(n: int, rank: int, world_size: int) -> slice:
     """The rows of an N-row matrix that ``rank`` of ``world_size`` holds: contiguous, in rank order, the first
-    ``n % world_size`` ranks one row more than the others (a rank may hold none when n < world_size)."""
+    ``n % world_size`` ranks one row more than the others (a rank may hold none when n < world_size).
+
+    Args:
+        n: the number of rows, N.
+        rank: this rank, below world_size.
+        world_size: the number of ranks.
+    """
     n, rank, world_size = checks.count("n", n), checks.count("rank", rank), checks.count("world_size", world_size)
     if not rank < world_size:
         raise ValueError(f"rank must be below world_size == {world_size}, got {rank}")
@@ -79,12 +85,24 @@ def sharded_linear_sigmoid_sum(
     save_bytes: int | None = None,
 ) -> Tensor:
     """``torch.sum(torch.sigmoid(F.linear(x, weight, bias)), dim=-1, keepdim=True)`` with weight's (and bias's) rows
-    split across the ranks of ``group`` (None: the default group): (..., 1), the same on every rank, differentiable
-    with respect to x, weight_shard and bias_shard (module docstring). Every rank calls it with the same x.
+    split across the ranks of ``group``.
 
-    weight_shard: this rank's rows of weight, (rows, K), for example ``weight[shard_rows(N, rank, world_size)]``
-    (any split of the rows works); bias_shard: the same rows of bias, or None. ``precision``, ``method``,
-    ``workspace_bytes`` and ``save_bytes`` as for ``cupy_fused.torch.linear_sigmoid_sum``, which runs on the shard.
+    Differentiable with respect to x, weight_shard and bias_shard: grad_x is all-reduced, the shards' gradients stay
+    with their rows (``cupy_fused.torch_distributed``). Every rank calls it with the same x.
+
+    Args:
+        x: (..., K), the same on every rank.
+        weight_shard: this rank's rows of weight, (rows, K), for example ``weight[shard_rows(N, rank, world_size)]``
+            (any split of the rows works).
+        bias_shard: the same rows of bias, or None.
+        group: the process group (None: the default group).
+        precision: as for :func:`cupy_fused.torch.linear_sigmoid_sum`, which runs on the shard.
+        method: as there.
+        workspace_bytes: as there.
+        save_bytes: as there.
+
+    Returns:
+        (..., 1), the same on every rank.
     """
     local = linear_sigmoid_sum(
         _SharedInput.apply(x, group),
@@ -99,15 +117,24 @@ def sharded_linear_sigmoid_sum(
 
 
 class ShardedLinearSigmoidSum(LinearSigmoidSum):
-    """``cupy_fused.torch.LinearSigmoidSum`` with its out_features rows split across the ranks of ``group`` (None:
-    the default group, which must be initialized first): this rank holds ``weight`` (its rows, in_features) and
-    ``bias`` (its rows,), the rows ``self.rows == shard_rows(out_features, rank, world_size)``, initialized as
-    nn.Linear's. ``forward(x)`` maps (..., in_features) to (..., 1) through ``sharded_linear_sigmoid_sum``; every rank
-    calls it with the same x and gets the same result. ``options``: LinearSigmoidSum's keywords (precision, method,
-    workspace_bytes, save_bytes).
+    """:class:`cupy_fused.torch.LinearSigmoidSum` with its out_features rows split across the ranks of ``group``.
+
+    This rank holds ``weight`` (its rows, in_features) and ``bias`` (its rows,), the rows
+    ``self.rows == shard_rows(out_features, rank, world_size)``, initialized as nn.Linear's. ``forward(x)`` maps
+    (..., in_features) to (..., 1) through :func:`sharded_linear_sigmoid_sum`; every rank calls it with the same x
+    and gets the same result.
 
     ``load_state_dict`` takes a full nn.Linear state_dict (weight (out_features, in_features), bias (out_features,))
     and keeps this rank's rows; it also takes this module's own ``state_dict()``, which holds only the rank's rows.
+
+    Args:
+        in_features: K.
+        out_features: N, of the whole layer (this rank holds its rows of them).
+        bias: whether the layer has a bias.
+        device: as nn.Linear's.
+        dtype: as nn.Linear's.
+        group: the process group (None: the default group, which must be initialized first).
+        options: LinearSigmoidSum's keywords (precision, method, workspace_bytes, save_bytes).
     """
 
     def __init__(
@@ -142,4 +169,5 @@ class ShardedLinearSigmoidSum(LinearSigmoidSum):
         super()._load_from_state_dict(state_dict, prefix, *args)
 
     def extra_repr(self) -> str:
+        """LinearSigmoidSum's, and the rows this rank holds."""
         return super().extra_repr() + f", rows={self.rows.start}:{self.rows.stop}"

@@ -165,7 +165,8 @@ def test_files_and_links_the_docs_name_exist(doc):
         ):
             if not ((ROOT / token).exists() if "/" in token else token in bare):
                 missing.append(token)
-    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text) + re.findall(r"^\[[^\]]+\]: ([^#\s]+)", text, re.M)
+    for target in links:
         if not re.match(r"\w+://", target) and not (doc.parent / target).exists():
             missing.append(target)
     assert not missing, f"{doc.name} names files that do not exist: {missing}"
@@ -229,7 +230,16 @@ def test_changelog_sections_are_in_order_and_the_top_one_is_current():
 # ------------------------------------------------------------------------------------------------- style
 
 
+# The results tables are kept as the GPU sessions wrote them (moved from the README as they were); a Markdown table
+# row cannot be wrapped, so a row of these tables may be longer.
+LONG_TABLE_ROWS = {DOCS / "results.md"}
+
+
 @pytest.mark.parametrize("doc", MARKDOWN, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_markdown_lines_are_at_most_120_characters(doc):
-    long = [f"{doc.name}:{i}" for i, line in enumerate(read(doc).splitlines(), 1) if len(line) > 120]
+    long = [
+        f"{doc.name}:{i}"
+        for i, line in enumerate(read(doc).splitlines(), 1)
+        if len(line) > 120 and not (doc in LONG_TABLE_ROWS and line.startswith("|"))
+    ]
     assert not long, f"lines over 120 characters: {long}"
