@@ -1,6 +1,7 @@
 """A built wheel carries the kernels, and the installed package finds them (not the repository's copy)."""
 
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -45,8 +46,28 @@ def test_installed_package_finds_its_kernels(wheel, tmp_path):
     assert files.split() == sorted(p.name for p in (ROOT / "kernels").glob("*.cu"))
 
 
-def test_ci_runs_the_readme_test_command():
+def readme_test_lines() -> list[str]:
     readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Tests\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^```bash\n(python3 -m venv .+)\n```$", section, re.M)
+
+
+def test_ci_runs_the_readme_no_gpu_test_line():
     ci_command = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
-    assert ci_command.startswith("python3 -m venv .venv") and "pytest" in ci_command
-    assert f"```bash\n{ci_command}\n```" in readme
+    assert ci_command.startswith("python3 -m venv .venv") and ci_command.endswith("&& python -m pytest")
+    assert readme_test_lines()[0] == ci_command
+
+
+def test_each_readme_test_line_installs_one_cuda_toolkit():
+    """The no-GPU line pairs CuPy's CUDA 12 libraries with torch's CPU build; each GPU line pairs CuPy with the
+    torch extra of its own toolkit (the install section's rule), so pip downloads one toolkit and never
+    backtracks."""
+    lines = readme_test_lines()
+    extras = [set(re.search(r'-e "\.\[([\w,-]+)\]"', line)[1].split(",")) for line in lines]
+    assert len(lines) == 3
+    assert {"test", "docs", "dask", "jax"} <= set.intersection(*extras)
+    no_gpu, cuda13, cuda12 = extras
+    assert "cuda12" in no_gpu and not any(e.startswith("torch-") for e in no_gpu) and "torch==" in lines[0]
+    assert {"cuda13", "torch-cu13"} <= cuda13 and not {"cuda12", "torch-cu12"} & cuda13
+    assert {"cuda12", "torch-cu12"} <= cuda12 and not {"cuda13", "torch-cu13"} & cuda12
+    assert all("torch==" not in line for line in lines[1:])
