@@ -1,7 +1,8 @@
 """Sphinx configuration of the documentation site (docs/): MyST for the Markdown pages as they are, autodoc and
 napoleon for the API reference from the docstrings, and the local check that every public name is documented
-(docs/_ext/public_api.py). Build: ``python -m sphinx -W --keep-going -n docs docs/_build/html`` (the docs extra;
-tests/test_docs_site.py runs it). Nothing is fetched at build time: references to other libraries are not linked."""
+(docs/_ext/public_api.py). Build: ``python -m sphinx -W --keep-going -n docs docs/_build/html`` in a test line's
+venv (the docs extra, and torch and dask, whose faces autodoc imports; tests/test_docs_site.py runs it). Nothing
+is fetched at build time: references to other libraries are not linked."""
 
 import sys
 from pathlib import Path
