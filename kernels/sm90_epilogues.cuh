@@ -1,9 +1,9 @@
-// What the GEMM core (sm90_gemm.cu) does with a unit's accumulators: split-K, then an epilogue, then the hand-over of
-// sums whose tiles ran in different blocks. An epilogue is a struct with
+// What the GEMM core (sm90_gemm.cu) does with a unit's accumulators: the exchange of a cut tile's parts, then an
+// epilogue, then the hand-over of sums whose tiles ran in different blocks. An epilogue is a struct with
 //   SWAPPED                  which operand is x: false, a = x (out: a's rows); true, a = W, b = x (out: b's rows)
 //   Shared                   its shared memory
 //   prepare<T>(...)          before the unit's main loop (loads that can hide under it)
-//   finish<T>(acc, ...)      after it: split-K (split_exchange), its own work, the hand-over (hand_over)
+//   finish<T>(acc, ..., cut) after it: the parts' exchange (part_exchange), its own work, the hand-over (hand_over)
 // T is the operands' element type: the bias and the result have it, the saved sigmoid' is fp32. The consumer
 // warpgroups (256 threads, index ct, named barrier 1) run it; the producer warpgroup has left.
 #pragma once
@@ -22,34 +22,35 @@ struct Args {
     const void* bias;          // (N,) of the element type, or null
     void* out;                 // (rows,) of the element type
     float* saved;              // (rows, N): sigmoid'(z) for the backward (SAVE instances only)
-    unsigned char* workspace;  // split counters at 0 and row counters (zeroed by the host), split parts, row parts
+    unsigned char* workspace;  // part counters at 0 and row counters (zeroed by the host), parts, row parts
     long long row_counters_off, zpart_off, row_part_off;  // byte offsets in the workspace
-    long long k_split;         // values of K per split of a tail tile, a multiple of the k tile
-    int rows, n;               // B and N of the call
-    int num_out, num_red, splits, group, k_tiles, dp_tiles;  // the schedule (sm90_scheduler.cuh)
+    int rows, n;                                          // B and N of the call
+    int num_out, num_red, group, k_tiles, dp_tiles;       // the schedule (sm90_scheduler.cuh)
 };
 
-// Split-K: every split stores its accumulators (value i of thread ct at [i][ct]) and arrives; the last to arrive sums
-// the splits' parts in split order into acc and returns true, the others return false (their unit is done).
+// A tile cut between blocks (stream-K): every part stores its accumulators (value i of thread ct at [i][ct] of its
+// slot) and arrives on the tile's counter; the last to arrive sums the parts in k order into acc and returns true,
+// the others return false (their unit is done). (Taking its own part from acc instead of memory spilled
+// registers at BN = 256.)
 template <int NACC>
-__device__ __forceinline__ bool split_exchange(float (&acc)[NACC], const Args& a, const Unit& u, int ct,
-                                               volatile int* verdict) {
-    if (u.splits == 1) return true;
-    float* z = reinterpret_cast<float*>(a.workspace + a.zpart_off) + (long long)u.slot * u.splits * NACC * CONSUMERS;
-    float* mine = z + (long long)u.s * NACC * CONSUMERS + ct;
+__device__ __forceinline__ bool part_exchange(float (&acc)[NACC], const Args& a, const Unit& u, const Cut& cut, int ct,
+                                              volatile int* verdict) {
+    if (cut.parts == 1) return true;
+    float* z = reinterpret_cast<float*>(a.workspace + a.zpart_off) + ct;
+    float* mine = z + (long long)cut.slot(cut.part) * NACC * CONSUMERS;
 #pragma unroll
     for (int i = 0; i < NACC; ++i) mine[i * CONSUMERS] = acc[i];
-    unsigned* counter = reinterpret_cast<unsigned*>(a.workspace) + u.slot;
-    if (!cf::arrive_last(counter, u.splits, ct, ConsumerSync(), verdict)) return false;
-    constexpr int G = NACC < 8 ? NACC : 8;  // G values at a time: each split's G loads in flight together
+    unsigned* counter = reinterpret_cast<unsigned*>(a.workspace) + u.streamed;
+    if (!cf::arrive_last(counter, cut.parts, ct, ConsumerSync(), verdict)) return false;
+    constexpr int G = NACC < 8 ? NACC : 8;  // G values at a time: each part's G loads in flight together
 #pragma unroll
     for (int i0 = 0; i0 < NACC; i0 += G) {
         float sum[G];
 #pragma unroll
         for (int i = 0; i < G; ++i) sum[i] = 0.0f;
 #pragma unroll 1
-        for (int j = 0; j < u.splits; ++j) {
-            const float* zj = z + ((long long)j * NACC + i0) * CONSUMERS + ct;
+        for (int j = 0; j < cut.parts; ++j) {
+            const float* zj = z + ((long long)cut.slot(j) * NACC + i0) * CONSUMERS;
 #pragma unroll
             for (int i = 0; i < G; ++i) sum[i] += zj[i * CONSUMERS];
         }
@@ -119,10 +120,10 @@ template <int BN, bool SAVE, Sig S> struct RowSigmoidSum {
     }
 
     template <class T>
-    __device__ __forceinline__ void finish(float (&acc)[BN / 2], const Args& a, const Unit& u, Shared& sh, int ct,
-                                           int nth) const {
+    __device__ __forceinline__ void finish(float (&acc)[BN / 2], const Args& a, const Unit& u, const Cut& cut,
+                                           Shared& sh, int ct, int nth) const {
         ConsumerSync()();  // the bias is staged; the previous unit's readers of red are done
-        if (!split_exchange(acc, a, u, ct, &sh.verdict)) return;
+        if (!part_exchange(acc, a, u, cut, ct, &sh.verdict)) return;
         const int cwg = ct >> 7, w = (ct >> 5) & 3, g = (ct & 31) >> 2, t = ct & 3;
         const float* bias = sh.bias[nth & 1];
 #pragma unroll
@@ -170,10 +171,10 @@ template <int BN, bool SAVE, Sig S> struct ColSigmoidSum {
     }
 
     template <class T>
-    __device__ __forceinline__ void finish(float (&acc)[BN / 2], const Args& a, const Unit& u, Shared& sh, int ct,
-                                           int) const {
+    __device__ __forceinline__ void finish(float (&acc)[BN / 2], const Args& a, const Unit& u, const Cut& cut,
+                                           Shared& sh, int ct, int) const {
         ConsumerSync()();  // the previous unit's readers of red are done
-        if (!split_exchange(acc, a, u, ct, &sh.verdict)) return;
+        if (!part_exchange(acc, a, u, cut, ct, &sh.verdict)) return;
         const int warp = ct >> 5, g = (ct & 31) >> 2, t = ct & 3;
         int n[2];
 #pragma unroll

@@ -1,14 +1,15 @@
 // The GEMM core for Hopper (sm_90a): c = a . b^T tile by tile on wgmma, with an epilogue that consumes c in registers.
 //
-// sm90::gemm<Op, BN, STAGES, Epi>: Op an operand type (sm90_operand.cuh: BF16, F16, TF32), BN the tile's b rows (8 to
+// sm90::gemm<Op, BN, STAGES, Epi>: Op an operand type (sm90_operand.cuh: BF16, F16), BN the tile's b rows (8 to
 // 256), STAGES the ring's depth, Epi an epilogue (sm90_epilogues.cuh). a and b come as TMA tensor maps (128-byte
 // swizzled boxes of 128 bytes x 128 or BN rows, zeros outside the arrays); the rest as one parameter block (Args).
 //
-// A persistent grid of at most one block per SM walks the units of the schedule (sm90_scheduler.cuh). 384 threads:
+// A persistent grid of at most one block per SM walks its units of the schedule (sm90_scheduler.cuh). 384 threads:
 // warpgroup 0 is the producer (one thread issues the TMA loads of every unit's k tiles into the ring, running ahead
 // of the consumers across units, so the next unit's loads overlap this unit's epilogue; it gives its registers to
 // the consumers), warpgroups 1 and 2 the consumers (sm90_mainloop.cuh), which then run the epilogue. Blocks hand
-// over split-K parts and partial sums by counting arrivals (last_arrival.cuh): nobody waits, sums keep a fixed order.
+// over the parts of cut tiles and partial sums by counting arrivals (last_arrival.cuh): nobody waits, sums keep a
+// fixed order.
 // Compiled to a trap on targets without wgmma.
 #include "common.cuh"
 #include "ptx.cuh"
@@ -29,8 +30,7 @@ gemm(const __grid_constant__ ptx::TensorMap a_map, const __grid_constant__ ptx::
     extern __shared__ __align__(1024) unsigned char smem_raw[];
     __shared__ typename Epi::Shared shared;
     const R ring(smem_raw);
-    const Schedule<BM, BN, Op::BK, Epi::SWAPPED> sched{args.num_out, args.num_red, args.splits, args.group,
-                                                       args.k_tiles,  args.dp_tiles, args.k_split};
+    const Schedule<BM, BN, Epi::SWAPPED> sched(args.num_out, args.num_red, args.group, args.k_tiles, args.dp_tiles);
     if (threadIdx.x == 0) {
         unsigned dynamic_bytes;
         asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dynamic_bytes));
@@ -43,20 +43,18 @@ gemm(const __grid_constant__ ptx::TensorMap a_map, const __grid_constant__ ptx::
     if (wg == 0) {
         ptx::setmaxnreg_dec<40>();
         if (threadIdx.x == 0)
-            for (int u = blockIdx.x; u < sched.units(); u += gridDim.x)
-                produce<Op, BN>(ring, a_map, b_map, sched.unit(u), pos);
+            for (int i = 0; i < sched.units(); ++i) produce<Op, BN>(ring, a_map, b_map, sched.unit(i), pos);
         return;
     }
     ptx::setmaxnreg_inc<232>();  // 128 x 40 + 256 x 232 = 384 x 168
     const int ct = threadIdx.x - 128;
     Epi epi;
     float acc[BN / 2];
-    int nth = 0;
-    for (int u = blockIdx.x; u < sched.units(); u += gridDim.x, ++nth) {
-        const Unit unit = sched.unit(u);
-        epi.template prepare<typename Op::Elem>(args, unit, shared, ct, nth);
+    for (int i = 0; i < sched.units(); ++i) {
+        const Unit unit = sched.unit(i);
+        epi.template prepare<typename Op::Elem>(args, unit, shared, ct, i);
         consume<Op, BN>(ring, unit, pos, ct >> 7, acc);
-        epi.template finish<typename Op::Elem>(acc, args, unit, shared, ct, nth);
+        epi.template finish<typename Op::Elem>(acc, args, unit, sched.cut(unit), shared, ct, i);
     }
 #else
     __trap();

@@ -8,7 +8,9 @@ inference instance and the saving one; then the backward (saved and recomputed, 
 Inputs are cupy arrays (bfloat16 as raw 16-bit words of float32 values: the backward is skipped for it). Prints the
 launch count; the sanitizer's own summary says whether anything went wrong.
 
-    PYTHONPATH=$PWD python3 scripts/sanitize_cases.py [--quick] [--dtypes bfloat16 float16]
+    PYTHONPATH=$PWD python3 scripts/sanitize_cases.py [--quick] [--dtypes bfloat16 float16] [--only sm90:]
+
+``--only PREFIX`` runs only the forward candidates whose name starts with PREFIX (``sm90:``: the GEMM core).
 """
 
 import argparse
@@ -43,7 +45,7 @@ def array(rng, shape, dtype, offset):
     return data[:, offset:]
 
 
-def run_candidates(x, w, b, dtype, precision, info):
+def run_candidates(x, w, b, dtype, precision, info, only=""):
     rows, k = x.shape
     n = w.shape[0]
     item = x.itemsize
@@ -56,7 +58,7 @@ def run_candidates(x, w, b, dtype, precision, info):
         found = planner.candidates(p, precision, "auto", info, True)
         kernels = {c.kernel for c in found}  # method="fused" adds the GEMM core where "auto" leaves it out
         found += [c for c in planner.candidates(p, precision, "fused", info, True) if c.kernel not in kernels]
-        for candidate in found:
+        for candidate in (c for c in found if c.kernel.startswith(only)):
             exe = candidate.build()
             out = cp.empty(rows, x.dtype)
             # zeroed: the grid hand-over reads its flags before any write (compared with a fresh 64-bit epoch per
@@ -94,6 +96,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer shapes (for the slower tools)")
     parser.add_argument("--dtypes", nargs="+", default=DTYPES, choices=DTYPES, help="only these dtypes")
+    parser.add_argument("--only", default="", metavar="PREFIX", help="only the forward candidates named so")
     args = parser.parse_args()
     cp.cuda.set_allocator(None)  # every array its own cudaMalloc: memcheck sees the true bounds, not the pool's
     rng = np.random.default_rng(0)
@@ -106,11 +109,11 @@ def main():
             ):
                 x, w = array(rng, (rows, k), dtype, offset), array(rng, (n, k), dtype, offset)
                 b = array(rng, (1, n), dtype, 0)[0] if bias else None
-                launches += run_candidates(x, w, b, dtype, precision, info)
-            if dtype != "bfloat16":
+                launches += run_candidates(x, w, b, dtype, precision, info, args.only)
+            if dtype != "bfloat16" and not args.only:
                 for rows, k, n in BACKWARD_SHAPES:
                     launches += run_backward(rng, rows, k, n, dtype, precision)
-    for rows, n in ((3, 31), (257, 33)):
+    for rows, n in ((3, 31), (257, 33)) if not args.only else ():
         z = cp.asarray(rng.standard_normal((rows, n)).astype(np.float32))
         cupy_fused.sigmoid_sum(z, cp.asarray(rng.standard_normal(n).astype(np.float32)))
         launches += 1

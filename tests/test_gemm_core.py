@@ -1,7 +1,9 @@
 """The GEMM core's host side without a GPU: the parameter block mirrors the kernel's, the operand table, specs and
-their shared memory, the split counts and the workspace layout, and what the forward offers for each dtype."""
+their shared memory, the stream-K schedule (the kernel's arithmetic replayed in Python) and the workspace layout,
+and what the forward offers for each dtype."""
 
 import ctypes
+import dataclasses
 import re
 from pathlib import Path
 
@@ -10,12 +12,12 @@ import pytest
 from cupy_fused import loader
 from cupy_fused.backends import Problem, sm90
 from cupy_fused.gemm.kernel import (
+    MIN_RANGE,
     SWAPPED_BN,
     TILE_BN,
     Args,
     GemmSpec,
-    balanced_splits,
-    k_split_of,
+    stream_grid,
     workspace_layout,
 )
 from cupy_fused.gemm.operands import OPERANDS, operand_for
@@ -57,27 +59,82 @@ def test_specs_fit_shared_memory_and_name_their_instance(swapped, widths):
             assert ("ColSigmoidSum" in spec.instance) == swapped and f"Sig::{o.sigmoid}>" in spec.instance
 
 
-def test_split_counts_fill_the_sms_in_whole_waves():
-    assert balanced_splits(1056, 132, 4096) == 1  # 8 whole waves
-    assert balanced_splits(32, 132, 4096) == 4  # 128 units: one wave
-    assert balanced_splits(224, 132, 8192) == 4  # 7 waves of a quarter tile against 2 whole waves
-    assert balanced_splits(32, 132, 256) == 1  # each split at least 256 long
-    assert k_split_of(8192, 7) == (1216, 7) and k_split_of(100, 3) == (64, 2) and k_split_of(0, 4) == (64, 1)
+def stream_units(num_tiles: int, k_tiles: int, grid: int) -> list[list[dict]]:
+    """sm90::Schedule's stream-K units (dp_tiles = 0), block by block, by the kernel's integer arithmetic."""
+    iters = num_tiles * k_tiles
+
+    def range_start(i):
+        return i * iters // grid
+
+    def block_of(x):
+        return ((x + 1) * grid - 1) // iters
+
+    blocks = []
+    for block in range(grid):
+        lo, hi = range_start(block), range_start(block + 1)
+        count = (hi - 1) // k_tiles - lo // k_tiles + 1 if hi > lo else 0
+        units = []
+        for i in range(count):
+            s = lo // k_tiles + i
+            start, end = s * k_tiles, (s + 1) * k_tiles
+            kt0 = max(lo, start) - start
+            first = block_of(start)
+            units.append(
+                dict(
+                    tile=s, kt0=kt0, kt=min(hi, end) - start - kt0, part=block - first,
+                    parts=block_of(end - 1) - first + 1, first_block=first, head=int(range_start(first) != start),
+                )
+            )  # fmt: skip
+        blocks.append(units)
+    return blocks
+
+
+def slot(unit: dict, j: int) -> int:
+    return 2 * unit["first_block"] + unit["head"] if j == 0 else 2 * (unit["first_block"] + j)
+
+
+@pytest.mark.parametrize("tiles,k_tiles,grid", [(112, 64, 132), (7, 5, 9), (1, 64, 16), (300, 16, 132), (3, 4, 3)])
+def test_stream_k_covers_every_k_tile_once_and_parts_know_each_other(tiles, k_tiles, grid):
+    blocks = stream_units(tiles, k_tiles, grid)
+    covered = {}
+    for block, units in enumerate(blocks):
+        assert units, "every block has work: the host gives each at least one k tile"
+        for i, u in enumerate(units):
+            assert u["kt"] > 0
+            for kt in range(u["kt0"], u["kt0"] + u["kt"]):
+                assert (u["tile"], kt) not in covered
+                covered[(u["tile"], kt)] = (block, u)
+            if u["parts"] > 1:  # a cut tile: only a block's first and last units, in the slot the others look in
+                assert i in (0, len(units) - 1)
+                assert slot(u, u["part"]) == 2 * block + (0 if i == 0 else 1)
+    assert len(covered) == tiles * k_tiles
+    for t in range(tiles):  # the parts of a tile, in k order, agree on their count and first block
+        parts = [covered[(t, kt)][1] for kt in range(k_tiles)]
+        distinct = {(p["part"], p["kt0"]) for p in parts}
+        assert [p for p, _ in sorted(distinct, key=lambda d: d[1])] == list(range(parts[0]["parts"]))
+        assert len({(p["parts"], p["first_block"], p["head"]) for p in parts}) == 1
+        assert len({slot(parts[0], j) for j in range(parts[0]["parts"])}) == parts[0]["parts"]
+
+
+def test_stream_grid_gives_each_block_enough_k_tiles():
+    assert stream_grid(112, 64, 132) == 132
+    assert stream_grid(2, 16, 132) == 2 * 16 // MIN_RANGE  # 8 blocks of 4 k tiles
+    assert stream_grid(1, 1, 132) == 0 and stream_grid(0, 64, 132) == 0
 
 
 def test_workspace_layout():
-    assert workspace_layout(10, 1, 256, 10, 1, 1000)[4] == 0  # one split, one red tile: none
-    rows_off, zpart, part, counters, total = workspace_layout(10, 3, 256, 2, 5, 200)
-    assert rows_off == 10 * 4 and counters == 48  # the counters, zeroed by the host: 10 split tiles, 2 out tiles
-    assert zpart >= counters and part >= zpart + 10 * 3 * 128 * 256 * 4
+    assert workspace_layout(0, 132, 256, 10, 1, 1000)[4] == 0  # nothing streamed, one red tile: none
+    rows_off, zpart, part, counters, total = workspace_layout(10, 132, 256, 2, 5, 200)
+    assert rows_off == 10 * 4 and counters == 48  # the counters, zeroed by the host: 10 streamed tiles, 2 out tiles
+    assert zpart >= counters and part >= zpart + 2 * 132 * 128 * 256 * 4  # two parts a block
     assert total == part + 200 * 5 * 4 and all(v % 256 == 0 for v in (zpart, part))
 
 
 def test_the_core_is_offered_on_sm90a_only_and_for_aligned_rows():
     half = Problem(32, 4096, 14336, "bfloat16", True, 4096, 4096, True, 0, 256 * 2**20)
-    assert sm90.candidates(half, None, H100, False)[0].kernel == "sm90:bf16:sw32:s1"  # 112 tiles: no split
-    few = Problem(128, 4096, 2048, "bfloat16", True, 4096, 4096, True, 0, 256 * 2**20)
-    assert sm90.candidates(few, None, H100, False)[0].kernel == "sm90:bf16:sw128:s4"  # 16 tiles: 4 splits
+    assert sm90.candidates(half, None, H100, False)[0].kernel == "sm90:bf16:sw32"  # 112 tiles: whole
+    deep = Problem(1, 32768, 1024, "bfloat16", True, 32768, 32768, True, 0, 256 * 2**20)
+    assert sm90.candidates(deep, None, H100, False)[0].kernel == "sm90:bf16:sw8:sk"  # 8 tiles: stream-K
     old = loader.DeviceInfo("A100", "sm_80", 108, True, 2e12)
     assert sm90.candidates(half, None, old, False) == []
     unaligned = Problem(32, 4095, 14336, "bfloat16", True, 4095, 4095, False, 0, 256 * 2**20)
@@ -85,15 +142,17 @@ def test_the_core_is_offered_on_sm90a_only_and_for_aligned_rows():
     fp32 = Problem(512, 4096, 4096, "float32", True, 4096, 4096, True, 0, 256 * 2**20)
     assert sm90.candidates(fp32, "tf32", H100, True) == []
     f16 = Problem(512, 4096, 4096, "float16", True, 4096, 4096, True, 0, 256 * 2**20)
-    assert {c.kernel.split(":s")[0] for c in sm90.candidates(f16, None, H100, True)} == {
+    assert {c.kernel for c in sm90.candidates(f16, None, H100, True)} == {
         "sm90:f16:t256",
+        "sm90:f16:t256:sk",
         "sm90:f16:t128",
+        "sm90:f16:t128:sk",
     }
 
 
-def test_split_counts_respect_the_workspace_bound():
-    p = Problem(256, 65536, 256, "bfloat16", True, 65536, 65536, True, 0, 1 << 20)  # 2 tiles: split-K wanted
+def test_stream_k_respects_the_workspace_bound():
+    p = Problem(256, 65536, 256, "bfloat16", True, 65536, 65536, True, 0, 256 * 2**20)  # 2 tiles: stream-K wanted
     spec = sm90.specs(p, None)[0]
-    splits = sm90.split_count(p, spec, 132)
-    num_out, num_red = spec.tiles(p.rows, p.n)
-    assert workspace_layout(num_out * num_red, splits, spec.bn, num_out, num_red, p.rows)[4] <= 1 << 20
+    assert sm90.streams(p, spec, 132)
+    tight = dataclasses.replace(p, workspace_limit=1 << 20)  # 132 blocks' parts of 128 x 256 fp32 do not fit
+    assert not sm90.streams(tight, spec, 132)

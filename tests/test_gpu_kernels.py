@@ -146,14 +146,18 @@ def rows16(t):
     return wide[:, :k]
 
 
-def core_kernel(spec, splits):
-    """make(problem) for check(): the core's executable of spec, saving sigmoid' where the problem does."""
-    return lambda p: GemmKernel(dataclasses.replace(spec, save=p.saves), p.rows, p.n, p.k, p.ldx, p.ldw, 0, splits)
+def core_kernel(spec, stream, blocks=None):
+    """make(problem) for check(): the core's executable of spec (stream-K or whole tiles, at most ``blocks`` blocks),
+    saving sigmoid' where the problem does."""
+    return lambda p: GemmKernel(
+        dataclasses.replace(spec, save=p.saves), p.rows, p.n, p.k, p.ldx, p.ldw, 0, stream, blocks
+    )
 
 
 # The GEMM core's forward for every operand type: the swapped form at every batch tile that holds the batch, the
-# forward tiles from 65 rows, K split 1, 3 and 7 ways, odd K and N in rows padded with NaN, one or several out and
-# red tiles; the plain and the saving instance (check()).
+# forward tiles from 65 rows, whole tiles and stream-K on every SM, 3 and 7 blocks (tiles cut into up to a dozen
+# parts), odd K and N in rows padded with NaN, one or several out and red tiles; the plain and the saving instance
+# (check()).
 @pytest.mark.parametrize("name", list(OPERANDS))
 @pytest.mark.parametrize(
     "batch,k,n", [(1, 1001, 777), (7, 64, 300), (33, 1001, 2000), (100, 513, 3001), (129, 1001, 513), (300, 260, 1100)]
@@ -169,8 +173,8 @@ def test_gemm_core_forward(rng, name, batch, k, n):
     assert found and p.aligned
     swapped = [dataclasses.replace(found[0], bn=bn) for bn in SWAPPED_BN if bn > found[0].bn and found[0].swapped]
     for spec in found + swapped:
-        for splits in (1, 3, 7):
-            check(core_kernel(spec, splits), p, x, w, b, operand.precision)
+        for stream, blocks in ((False, None), (True, None), (True, 3), (True, 7)):
+            check(core_kernel(spec, stream, blocks), p, x, w, b, operand.precision)
 
 
 def test_split_k_graph_replays_reset_the_flags(rng):
@@ -182,11 +186,12 @@ def test_split_k_graph_replays_reset_the_flags(rng):
     # the small-batch wgmma kernel where it runs (its tensor maps are kernel parameters: captured by value)
     sbw_cfg = fused.tile_configs("float32", "tf32x3", 20, True, loader.arch_of(0) == "sm_90a", True)[0]
     sbw = fused.tile_kernel(problem_of(x[:20], w, b), sbw_cfg, 4)
-    # the GEMM core, split 3 ways with 5 red tiles: both of its arrival counters must be back at zero after a launch
+    # the GEMM core on 7 blocks, 10 tiles (5 red tiles): 7 whole, the last 3 stream-K; both kinds of arrival counters
+    # must be back at zero after a launch
     xh, wh, bh = (t.bfloat16() for t in (x, w, b))
     core_spec = sm90.specs(problem_of(xh, wh, bh), None)[-1]
-    core = core_kernel(core_spec, 3)(problem_of(xh, wh, bh))
-    assert core.splits == 3
+    core = core_kernel(core_spec, True, 7)(problem_of(xh, wh, bh))
+    assert core.streamed == 3
     run(exe, x, w, b)
     run(sb, x[:5], w, b)
     run(sbw, x[:20], w, b)

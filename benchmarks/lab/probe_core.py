@@ -7,7 +7,7 @@ CUDA-graph replay of 20 back-to-back calls over rotating input sets (2x the L2 i
 (bench.timing.GpuTimer.replay_ms); the
 relative error against float64. Full rows go to OUT/probe_core.json, a short table last.
 
-    PYTHONPATH=$PWD python3 benchmarks/lab/probe_core.py [--quick] [--shape DTYPE B K N ...]
+    PYTHONPATH=$PWD python3 benchmarks/lab/probe_core.py [--quick] [--shape DTYPE B K N ...] [--skip PREFIX ...]
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def exe_fn(exe, sets, rows, dtype):
     return f
 
 
-def probe(dtype_name, B, K, N, l2, rows_out):
+def probe(dtype_name, B, K, N, l2, rows_out, skip=()):
     dtype = getattr(torch, dtype_name)
     torch.manual_seed(B + K + N)
     bound = 1 / math.sqrt(K)
@@ -89,6 +89,8 @@ def probe(dtype_name, B, K, N, l2, rows_out):
     info = loader.device_info(0)
     best_core = None
     for cand in planner.candidates(p, precision, "auto", info, tuning=True):
+        if any(cand.kernel.startswith(prefix) for prefix in skip):
+            continue
         exe = cand.build()
         contenders.append((cand.kernel, exe_fn(exe, sets, B, dtype)))
         if cand.kernel.startswith("sm90") and best_core is None:
@@ -96,7 +98,7 @@ def probe(dtype_name, B, K, N, l2, rows_out):
     if best_core is not None and dtype_name != "float32":
         spec = best_core[1]._spec
         exact = dataclasses.replace(spec, operand=dataclasses.replace(spec.operand, sigmoid="Exact"))
-        exe = GemmKernel(exact, B, N, K, K, K, 0, best_core[1].splits)
+        exe = GemmKernel(exact, B, N, K, K, K, 0, best_core[1].streamed > 0)
         contenders.append((best_core[0].kernel + ":exact", exe_fn(exe, sets, B, dtype)))
     rows = []
     tf32 = dtype_name == "float32"
@@ -126,6 +128,7 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--shape", nargs=4, action="append", metavar=("DTYPE", "B", "K", "N"))
     parser.add_argument("--budget", type=float, default=280, help="start no shape after this many seconds")
+    parser.add_argument("--skip", nargs="+", default=[], metavar="PREFIX", help="leave out candidates named so")
     args = parser.parse_args()
     shapes = (
         [(d, int(b), int(k), int(n)) for d, b, k, n in args.shape] if args.shape else (QUICK if args.quick else SHAPES)
@@ -137,7 +140,7 @@ def main():
         if time.perf_counter() - start > args.budget:
             print("budget spent: skipped", shape)
             continue
-        probe(*shape, l2, rows)
+        probe(*shape, l2, rows, args.skip)
         torch.cuda.empty_cache()
     out = os.environ.get("OUT", ".")
     with open(os.path.join(out, "probe_core.json"), "w") as f:

@@ -1,11 +1,12 @@
 """Forward candidates on the Hopper GEMM core (``cupy_fused/gemm``, ``kernels/sm90_gemm.cu``): sm_90a, 16-byte aligned
-rows (x and W are read through TMA tensor maps), for every operand type of ``gemm/operands.py``: bfloat16, float16,
-and float32 at "tf32".
+rows (x and W are read through TMA tensor maps), for every operand type of ``gemm/operands.py`` (bfloat16 and
+float16).
 
 * Up to B = 128 the swapped form: W's rows as wgmma's M, the batch as its N in the smallest tile of 8 to 128 that
-  holds it, K split until the units fill the SMs (bandwidth-bound: W streams through once).
-* Above B = 64 the forward tiles, 128 x 256 and 128 x 128; the tiles past the last whole wave split K when they
-  would leave most of it idle.
+  holds it (bandwidth-bound: W streams through once), stream-K over all tiles where whole tiles would leave part of
+  the last wave idle.
+* Above B = 64 the forward tiles, 128 x 256 and 128 x 128; stream-K over the tiles past the last whole wave where
+  they would leave part of it idle.
 
 Every form is persistent (one block an SM) and bit-identical from run to run (kernels/last_arrival.cuh).
 """
@@ -17,7 +18,7 @@ from ..gemm.kernel import (
     TILE_BN,
     GemmKernel,
     GemmSpec,
-    balanced_splits,
+    stream_grid,
     tail_tiles,
     workspace_layout,
 )
@@ -26,6 +27,7 @@ from . import Candidate, Problem
 
 SWAPPED_MAX_ROWS = SWAPPED_BN[-1]
 TILE_MIN_ROWS = 65  # below this the swapped form computes fewer padding rows than a 128-row tile
+WAVE_USE = 0.5  # whole tiles keep at least this share of the SMs' time busy, or the tail runs stream-K
 
 
 def specs(p: Problem, precision: str | None) -> list[GemmSpec]:
@@ -42,39 +44,41 @@ def specs(p: Problem, precision: str | None) -> list[GemmSpec]:
     return out
 
 
-def split_count(p: Problem, spec: GemmSpec, sms: int) -> int:
-    """Unsplit, unless the tiles would leave most of the SMs idle: all tiles of a grid that fills at most a quarter
-    of them, or the forward tiles past the last whole wave when they fill at most a quarter of it, split into at
-    most 4, each at least 1024 long. The last split's sum of the parts runs on one SM (a forward tile's part is 128
-    KiB): H100, bf16, splitting measured slower at every shape tried down to 32 tiles (128 x 4096 x 4096 swapped:
-    32.4 us unsplit, 32.0 two ways, 35.8 four, 66 eight). Fewer where the workspace would pass the problem's bound."""
+def streams(p: Problem, spec: GemmSpec, sms: int) -> bool:
+    """Whether the tail tiles run stream-K: where whole tiles would keep more than half of the SMs' time idle, each
+    block's range holds enough k tiles, and the parts fit the problem's workspace bound. Not where they keep most of
+    it busy: H100, bf16, swapped, stream-K measured slower at 32 x 4096 x 14336 (112 tiles on 132 SMs: 56.5 us
+    against 50.0 whole), 8 x 4096 x 14336 (51.2 against 46.7) and 1 x 8192 x 28672 (224 tiles: 165.1 against 161.2):
+    bandwidth-bound, the busy SMs already draw what HBM gives a call of that size."""
     num_out, num_red = spec.tiles(p.rows, p.n)
     tiles = num_out * num_red
-    tail = tail_tiles(spec, tiles, sms)
-    splits = balanced_splits(tail, sms, p.k, most=4, min_k=1024) if tail and 4 * tail <= sms else 1
-    while splits > 1 and workspace_layout(tail, splits, spec.bn, num_out, num_red, p.rows)[4] > p.workspace_limit:
-        splits -= 1
-    return splits
+    if tiles >= WAVE_USE * -(-tiles // sms) * sms:
+        return False
+    streamed = tail_tiles(spec, tiles, sms)
+    grid = stream_grid(streamed, -(-p.k // spec.operand.bk), sms)
+    if not grid or (streamed < tiles and grid < sms):
+        return False
+    return workspace_layout(streamed, grid, spec.bn, num_out, num_red, p.rows)[4] <= p.workspace_limit
 
 
 def candidates(p: Problem, precision: str | None, info, tuning: bool) -> list[Candidate]:
-    """The preferred instance with its split count first; with tuning, the others and neighbouring split counts."""
+    """The preferred instance, stream-K or not as ``streams`` says, first; with tuning, the others and the other
+    schedule of each."""
     if info.arch != "sm_90a":
         return []
     found = specs(p, precision)
     choices = []
     for spec in found if tuning else found[:1]:
-        base = split_count(p, spec, info.sms)
-        others = sorted({1, 2 * base, max(1, base // 2)} - {base}) if tuning else []
-        choices += [(spec, s) for s in [base, *others] if s <= base or p.k >= s * 4 * 64]
+        base = streams(p, spec, info.sms)
+        choices += [(spec, base), (spec, not base)] if tuning else [(spec, base)]
     return [
         Candidate(
             "fused",
             spec.operand.precision or "ieee",
-            f"sm90:{spec.operand.name}:{'sw' if spec.swapped else 't'}{spec.bn}:s{splits}",
-            lambda spec=spec, s=splits: GemmKernel(spec, p.rows, p.n, p.k, p.ldx, p.ldw, p.device_id, s),
+            f"sm90:{spec.operand.name}:{'sw' if spec.swapped else 't'}{spec.bn}{':sk' if stream else ''}",
+            lambda spec=spec, stream=stream: GemmKernel(spec, p.rows, p.n, p.k, p.ldx, p.ldw, p.device_id, stream),
         )
-        for spec, splits in choices
+        for spec, stream in choices
     ]
 
 

@@ -1,6 +1,7 @@
 """One executable of the GEMM core (``kernels/sm90_gemm.cu``): a spec names the instance, the executable builds its
-tensor maps, persistent schedule, split-K and workspace layout, and launches it with one parameter block (``Args``,
-the mirror of ``sm90::Args`` in ``kernels/sm90_epilogues.cuh``: the same fields in the same order).
+tensor maps, persistent schedule (whole tiles, then stream-K over the tail) and workspace layout, and launches it
+with one parameter block (``Args``, the mirror of ``sm90::Args`` in ``kernels/sm90_epilogues.cuh``: the same fields
+in the same order).
 
 A tile is BM = 128 rows of a by ``bn`` rows of b. The forward (``RowSigmoidSum``) maps x to a and W to b; the swapped
 form for small batches (``ColSigmoidSum``) maps W to a and the batch to b, so the tensor cores do no work on padding
@@ -23,7 +24,7 @@ THREADS = 384  # a producer warpgroup and two consumer warpgroups
 CONSUMERS = 256
 RING_BYTES = 208 * 1024  # the stages' shared memory at most (the epilogue's static shared memory comes on top)
 MAX_STAGES = 12
-K_GRANULE = 64  # k_split is a multiple of every operand's k tile (64 16-bit values, 32 float32 values)
+MIN_RANGE = 4  # k tiles a block's stream-K range holds at least
 GROUP_BYTES = 24 * 2**20  # a raster group's out tiles read at most this much of x (kernels/sm90_scheduler.cuh)
 SWAPPED_BN = (8, 16, 32, 64, 128)  # batch tiles of the swapped form
 TILE_BN = (128, 256)  # W tiles of the forward form
@@ -40,12 +41,10 @@ class Args(ctypes.Structure):
         ("row_counters_off", I64),
         ("zpart_off", I64),
         ("row_part_off", I64),
-        ("k_split", I64),
         ("rows", I32),
         ("n", I32),
         ("num_out", I32),
         ("num_red", I32),
-        ("splits", I32),
         ("group", I32),
         ("k_tiles", I32),
         ("dp_tiles", I32),
@@ -98,47 +97,37 @@ class GemmSpec:
         return -(-rows // BM), -(-n // self.bn)
 
 
-def balanced_splits(tiles: int, sms: int, k: int, most: int = 16, min_k: int = 4 * K_GRANULE) -> int:
-    """Splits of K for ``tiles`` tiles on ``sms`` persistent blocks: the fewest (at most ``most``, each split at least
-    ``min_k`` long) whose waves per unit of a tile's work come within 5% of the best count's. 224 tiles on 132 SMs:
-    4 splits, 7 waves of a quarter tile (1.75 tiles of time) against 2 whole waves unsplit."""
-    cost = {s: -(-tiles * s // sms) / s for s in range(1, max(1, min(most, k // min_k)) + 1)}
-    best = min(cost.values())
-    return min(s for s, c in cost.items() if c <= 1.05 * best)
-
-
-def k_split_of(k: int, splits: int) -> tuple[int, int]:
-    """(k_split, splits): each split's K length rounded up to the granule, and the splits that leaves."""
-    if not k:
-        return K_GRANULE, 1
-    k_split = _round_up(-(-k // splits), K_GRANULE)
-    return k_split, -(-k // k_split)
-
-
 def _round_up(v: int, m: int) -> int:
     return -(-v // m) * m
 
 
-def workspace_layout(split_tiles: int, splits: int, bn: int, num_out: int, num_red: int, rows: int) -> tuple[int, ...]:
+def tail_tiles(spec: GemmSpec, tiles: int, sms: int) -> int:
+    """The tiles stream-K applies to: every tile of the swapped form (its parts are small: BN columns of the batch)
+    and of a grid that one wave holds; else those past the last whole wave."""
+    return tiles if spec.swapped or tiles <= sms else tiles % sms
+
+
+def stream_grid(streamed: int, k_tiles: int, sms: int) -> int:
+    """Blocks of a stream-K schedule of ``streamed`` tiles: the SMs, or fewer where each block's range would hold
+    fewer than MIN_RANGE k tiles; 0 where even one block's would (then the tiles run whole)."""
+    return min(sms, streamed * k_tiles // MIN_RANGE) if streamed and k_tiles >= 2 else 0
+
+
+def workspace_layout(streamed: int, grid: int, bn: int, num_out: int, num_red: int, rows: int) -> tuple[int, ...]:
     """(row_counters_off, zpart_off, row_part_off, counter_bytes, total bytes) of sm90::Args's workspace: 32-bit
-    arrival counters first (one a split tile, then one an out tile where N spans several red tiles; the host zeroes
-    these ``counter_bytes`` before each launch), every split's accumulators of the split tiles, and the parked sums
-    (rows x red tiles, fp32). 256-byte aligned sections; 0 bytes when nothing is split or handed over."""
-    split_counters = split_tiles * 4 if splits > 1 else 0
+    arrival counters first (one a streamed tile, then one an out tile where N spans several red tiles; the host
+    zeroes these ``counter_bytes`` before each launch), two tiles of accumulators a block (the parts of its first and
+    last units), and the parked sums (rows x red tiles, fp32). 256-byte aligned sections; 0 bytes when nothing is
+    streamed or handed over."""
+    part_counters = streamed * 4
     row_counters = num_out * 4 if num_red > 1 else 0
-    counter_bytes = _round_up(split_counters + row_counters, 16)
+    counter_bytes = _round_up(part_counters + row_counters, 16)
     zpart_off = _round_up(counter_bytes, 256)
-    zpart = split_tiles * splits * BM * bn * 4 if splits > 1 else 0
+    zpart = 2 * grid * BM * bn * 4 if streamed else 0
     row_part_off = _round_up(zpart_off + zpart, 256)
     row_part = rows * num_red * 4 if num_red > 1 else 0
     total = row_part_off + row_part if counter_bytes else 0
-    return split_counters, zpart_off, row_part_off, counter_bytes, total
-
-
-def tail_tiles(spec: GemmSpec, tiles: int, sms: int) -> int:
-    """The tiles that split-K applies to: every tile of the swapped form and of a grid that one wave holds; else
-    those past the last whole wave."""
-    return tiles if spec.swapped or tiles <= sms else tiles % sms
+    return part_counters, zpart_off, row_part_off, counter_bytes, total
 
 
 def group_of(spec: GemmSpec, num_out: int, k: int) -> int:
@@ -152,37 +141,43 @@ def group_of(spec: GemmSpec, num_out: int, k: int) -> int:
 class GemmKernel:
     """The forward on the core for one signature: ``run(x, w, b, out, workspace, stream, saved=0)`` with the backends'
     calling convention. x (rows x k, row stride ldx) and W (n x k, row stride ldw) with 16-byte aligned rows: both
-    are read through tensor maps, re-encoded when an address changes."""
+    are read through tensor maps, re-encoded when an address changes. ``stream``: the tail tiles (``tail_tiles``)
+    run stream-K where each block's range holds at least MIN_RANGE k tiles, else every tile runs whole. ``blocks``:
+    the persistent grid's size at most (default the device's SMs; the tests cut tiles into many parts with few)."""
 
-    def __init__(self, spec: GemmSpec, rows: int, n: int, k: int, ldx: int, ldw: int, device_id: int, splits: int):
+    def __init__(
+        self, spec: GemmSpec, rows: int, n: int, k: int, ldx: int, ldw: int, device_id: int, stream: bool,
+        blocks: int | None = None,
+    ):  # fmt: skip
         dtype = spec.operand.dtype
         box_x, box_w = (spec.bn, BM) if spec.swapped else (BM, spec.bn)
         self._x_map = TiledMap(rows, k, ldx, box_x, dtype)
         self._w_map = TiledMap(n, k, ldw, box_w, dtype)
         a_map, b_map = (self._w_map, self._x_map) if spec.swapped else (self._x_map, self._w_map)
         num_out, num_red = spec.tiles(rows, n)
-        tiles, sms = num_out * num_red, loader.device_info(device_id).sms
-        k_split, splits = k_split_of(k, splits)
-        split_tiles = tail_tiles(spec, tiles, sms) if splits > 1 else 0
-        units = tiles + split_tiles * (splits - 1)
-        if units >= 2**31:
-            raise ValueError(f"{spec.instance}: {units} units of work are more than the schedule counts")
-        self.splits = splits
+        tiles, sms = num_out * num_red, min(loader.device_info(device_id).sms, blocks or 2**31)
+        if tiles >= 2**31:
+            raise ValueError(f"{spec.instance}: {tiles} tiles are more than the schedule counts")
+        k_tiles = -(-k // spec.operand.bk)
+        streamed = tail_tiles(spec, tiles, sms) if stream else 0
+        grid = stream_grid(streamed, k_tiles, sms)
+        if not grid or (streamed < tiles and grid < sms):  # too little work to cut, or whole waves need every block
+            streamed, grid = 0, min(tiles, sms)
+        self.streamed = streamed
         row_counters_off, zpart_off, row_part_off, counter_bytes, self.workspace_bytes = workspace_layout(
-            split_tiles, splits, spec.bn, num_out, num_red, rows
+            streamed, grid, spec.bn, num_out, num_red, rows
         )
         self._counter_words = counter_bytes // 4
         self._args = Args(
-            0, 0, 0, 0, row_counters_off, zpart_off, row_part_off, k_split, rows, n,
-            num_out, num_red, splits, group_of(spec, num_out, k), -(-k // spec.operand.bk), tiles - split_tiles,
+            0, 0, 0, 0, row_counters_off, zpart_off, row_part_off, rows, n,
+            num_out, num_red, group_of(spec, num_out, k), k_tiles, tiles - streamed,
         )  # fmt: skip
         self._spec = spec
-        self._grid = min(units, sms)
         self._lock = threading.Lock()  # a call's maps and parameter block, and the launch that reads them
         self._launch = Launch(
             loader.function(FILENAME, spec.instance, device_id),
             spec.instance,
-            self._grid,
+            grid,
             THREADS,
             spec.smem,
             [(TensorMap, a_map.value), (TensorMap, b_map.value), (Args, self._args)],
@@ -200,4 +195,5 @@ class GemmKernel:
             self._launch(stream)
 
     def describe(self) -> str:
-        return f"{self._launch!r} {self._spec.label}, split-K S={self.splits}"
+        cut = f"stream-K over the last {self.streamed} tiles" if self.streamed else "whole tiles"
+        return f"{self._launch!r} {self._spec.label}, {cut}"
