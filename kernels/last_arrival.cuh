@@ -1,5 +1,5 @@
 // Hand-over between the blocks of one launch by counting arrivals: the last of a group's blocks to arrive finishes
-// the group's work, and nobody waits. The GEMM core (sm90_gemm.cu) uses it for split-K and for the sums of a result
+// the group's work, and nobody waits. The GEMM core (sm90_gemm.cu) uses it for cut tiles and for the sums of a result
 // index whose tiles ran in different blocks: in a persistent grid a block must not wait on another block's unit,
 // which may belong to a block that is itself waiting, or not yet resident.
 //

@@ -28,8 +28,8 @@ struct Cut {
     int first_block;  // the block that runs part 0
     int head;         // 1 where part 0 is not first_block's first unit
 
-    // Workspace slot of part j's accumulators: block i keeps its first unit's in slot 2i, its last unit's in 2i + 1
-    // (only a block's first and last units can be parts of a cut tile; parts j > 0 start their block's range).
+    // Workspace slot of part j's accumulators: block i keeps its first stream-K unit's in slot 2i, its last one's in
+    // 2i + 1 (only those can be parts of a cut tile; parts j > 0 start their block's range).
     __device__ __forceinline__ int slot(int j) const { return j == 0 ? 2 * first_block + head : 2 * (first_block + j); }
 };
 

@@ -155,12 +155,21 @@ def core_kernel(spec, stream, blocks=None):
 
 
 # The GEMM core's forward for every operand type: the swapped form at every batch tile that holds the batch, the
-# forward tiles from 65 rows, whole tiles and stream-K on every SM, 3 and 7 blocks (tiles cut into up to a dozen
-# parts), odd K and N in rows padded with NaN, one or several out and red tiles; the plain and the saving instance
-# (check()).
+# forward tiles from 65 rows, whole tiles and stream-K on every SM, 3 and 7 blocks (whole tiles then stream-K of the
+# rest; one tile of 1 x 4096 x 100 cut into 16 parts), odd K and N in rows padded with NaN, one or several out and
+# red tiles; the plain and the saving instance (check()).
 @pytest.mark.parametrize("name", list(OPERANDS))
 @pytest.mark.parametrize(
-    "batch,k,n", [(1, 1001, 777), (7, 64, 300), (33, 1001, 2000), (100, 513, 3001), (129, 1001, 513), (300, 260, 1100)]
+    "batch,k,n",
+    [
+        (1, 1001, 777),
+        (1, 4096, 100),
+        (7, 64, 300),
+        (33, 1001, 2000),
+        (100, 513, 3001),
+        (129, 1001, 513),
+        (300, 260, 1100),
+    ],
 )
 def test_gemm_core_forward(rng, name, batch, k, n):
     if loader.device_info(0).arch != "sm_90a":

@@ -3,25 +3,19 @@ rows (x and W are read through TMA tensor maps), for every operand type of ``gem
 float16).
 
 * Up to B = 128 the swapped form: W's rows as wgmma's M, the batch as its N in the smallest tile of 8 to 128 that
-  holds it (bandwidth-bound: W streams through once), stream-K over all tiles where whole tiles would leave part of
-  the last wave idle.
-* Above B = 64 the forward tiles, 128 x 256 and 128 x 128; stream-K over the tiles past the last whole wave where
-  they would leave part of it idle.
+  holds it (bandwidth-bound: W streams through once).
+* Above B = 64 the forward tiles, 128 x 256 and 128 x 128.
+
+Tiles run whole, except where there are fewer than half as many as SMs: then they run stream-K (``streams``). With
+tuning, the other schedule of each instance is timed too (for the forward tiles past whole waves: stream-K of the
+tail).
 
 Every form is persistent (one block an SM) and bit-identical from run to run (kernels/last_arrival.cuh).
 """
 
 from __future__ import annotations
 
-from ..gemm.kernel import (
-    SWAPPED_BN,
-    TILE_BN,
-    GemmKernel,
-    GemmSpec,
-    stream_grid,
-    tail_tiles,
-    workspace_layout,
-)
+from ..gemm.kernel import SWAPPED_BN, TILE_BN, GemmKernel, GemmSpec, schedule, workspace_layout
 from ..gemm.operands import OPERANDS, operand_for
 from . import Candidate, Problem
 
@@ -44,33 +38,37 @@ def specs(p: Problem, precision: str | None) -> list[GemmSpec]:
     return out
 
 
+def stream_fits(p: Problem, spec: GemmSpec, sms: int) -> bool:
+    """Whether spec can run the problem's tail tiles stream-K (``gemm.kernel.schedule``) within its workspace
+    bound."""
+    num_out, num_red = spec.tiles(p.rows, p.n)
+    streamed, grid = schedule(spec, num_out * num_red, -(-p.k // spec.operand.bk), sms, True)
+    return streamed > 0 and workspace_layout(streamed, grid, spec.bn, num_out, num_red, p.rows)[4] <= p.workspace_limit
+
+
 def streams(p: Problem, spec: GemmSpec, sms: int) -> bool:
-    """Whether the tail tiles run stream-K: where whole tiles would keep more than half of the SMs' time idle, each
-    block's range holds enough k tiles, and the parts fit the problem's workspace bound. Not where they keep most of
-    it busy: H100, bf16, swapped, stream-K measured slower at 32 x 4096 x 14336 (112 tiles on 132 SMs: 56.5 us
-    against 50.0 whole), 8 x 4096 x 14336 (51.2 against 46.7) and 1 x 8192 x 28672 (224 tiles: 165.1 against 161.2):
+    """The static choice: stream-K where whole tiles would keep more than half of the SMs' time idle (fewer tiles
+    than half the SMs: 1 x 32768 x 1024 is 8 tiles of 128 W rows) and it fits. Not where they keep most of it busy:
+    H100, bf16, swapped, stream-K measured slower at 32 x 4096 x 14336 (112 tiles on 132 SMs: 56.5 us against 50.0
+    whole), 8 x 4096 x 14336 (51.2 against 46.7) and 1 x 8192 x 28672 (224 tiles: 165.1 against 161.2):
     bandwidth-bound, the busy SMs already draw what HBM gives a call of that size."""
     num_out, num_red = spec.tiles(p.rows, p.n)
     tiles = num_out * num_red
-    if tiles >= WAVE_USE * -(-tiles // sms) * sms:
-        return False
-    streamed = tail_tiles(spec, tiles, sms)
-    grid = stream_grid(streamed, -(-p.k // spec.operand.bk), sms)
-    if not grid or (streamed < tiles and grid < sms):
-        return False
-    return workspace_layout(streamed, grid, spec.bn, num_out, num_red, p.rows)[4] <= p.workspace_limit
+    return tiles < WAVE_USE * -(-tiles // sms) * sms and stream_fits(p, spec, sms)
 
 
 def candidates(p: Problem, precision: str | None, info, tuning: bool) -> list[Candidate]:
     """The preferred instance, stream-K or not as ``streams`` says, first; with tuning, the others and the other
-    schedule of each."""
+    schedule of each where it differs (``stream_fits``)."""
     if info.arch != "sm_90a":
         return []
     found = specs(p, precision)
     choices = []
     for spec in found if tuning else found[:1]:
         base = streams(p, spec, info.sms)
-        choices += [(spec, base), (spec, not base)] if tuning else [(spec, base)]
+        choices.append((spec, base))
+        if tuning and (base or stream_fits(p, spec, info.sms)):
+            choices.append((spec, not base))
     return [
         Candidate(
             "fused",

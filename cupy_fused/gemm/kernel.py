@@ -25,6 +25,9 @@ CONSUMERS = 256
 RING_BYTES = 208 * 1024  # the stages' shared memory at most (the epilogue's static shared memory comes on top)
 MAX_STAGES = 12
 MIN_RANGE = 4  # k tiles a block's stream-K range holds at least
+# The last part of a cut tile to arrive sums all parts alone: their bytes at most this (4 parts of a 128 x 256 fp32
+# tile, 128 of 128 x 8), a few microseconds of one SM's reads.
+MAX_PARTS_BYTES = 512 * 1024
 GROUP_BYTES = 24 * 2**20  # a raster group's out tiles read at most this much of x (kernels/sm90_scheduler.cuh)
 SWAPPED_BN = (8, 16, 32, 64, 128)  # batch tiles of the swapped form
 TILE_BN = (128, 256)  # W tiles of the forward form
@@ -107,10 +110,26 @@ def tail_tiles(spec: GemmSpec, tiles: int, sms: int) -> int:
     return tiles if spec.swapped or tiles <= sms else tiles % sms
 
 
-def stream_grid(streamed: int, k_tiles: int, sms: int) -> int:
+def stream_grid(streamed: int, k_tiles: int, sms: int, bn: int) -> int:
     """Blocks of a stream-K schedule of ``streamed`` tiles: the SMs, or fewer where each block's range would hold
-    fewer than MIN_RANGE k tiles; 0 where even one block's would (then the tiles run whole)."""
-    return min(sms, streamed * k_tiles // MIN_RANGE) if streamed and k_tiles >= 2 else 0
+    fewer than MIN_RANGE k tiles or a tile would be cut into more parts than MAX_PARTS_BYTES holds (about: a range
+    of at least k_tiles / (parts - 1) cuts a tile into at most parts, give or take one); 0 where even one block
+    would be too many (then the tiles run whole)."""
+    if not streamed or k_tiles < 2:
+        return 0
+    parts = max(2, MAX_PARTS_BYTES // (BM * bn * 4))
+    return min(sms, streamed * k_tiles // MIN_RANGE, streamed * (parts - 1))
+
+
+def schedule(spec: GemmSpec, tiles: int, k_tiles: int, sms: int, stream: bool) -> tuple[int, int]:
+    """(streamed tiles, grid) of a launch: with ``stream``, the tail tiles (``tail_tiles``) run stream-K where
+    ``stream_grid`` finds blocks for them (and, past whole waves, one for every SM: the whole tiles are dealt out
+    evenly); otherwise, or where it finds none, every tile runs whole on at most ``sms`` blocks."""
+    streamed = tail_tiles(spec, tiles, sms) if stream else 0
+    grid = stream_grid(streamed, k_tiles, sms, spec.bn)
+    if not grid or (streamed < tiles and grid < sms):
+        return 0, min(tiles, sms)
+    return streamed, grid
 
 
 def workspace_layout(streamed: int, grid: int, bn: int, num_out: int, num_red: int, rows: int) -> tuple[int, ...]:
@@ -141,9 +160,9 @@ def group_of(spec: GemmSpec, num_out: int, k: int) -> int:
 class GemmKernel:
     """The forward on the core for one signature: ``run(x, w, b, out, workspace, stream, saved=0)`` with the backends'
     calling convention. x (rows x k, row stride ldx) and W (n x k, row stride ldw) with 16-byte aligned rows: both
-    are read through tensor maps, re-encoded when an address changes. ``stream``: the tail tiles (``tail_tiles``)
-    run stream-K where each block's range holds at least MIN_RANGE k tiles, else every tile runs whole. ``blocks``:
-    the persistent grid's size at most (default the device's SMs; the tests cut tiles into many parts with few)."""
+    are read through tensor maps, re-encoded when an address changes. ``stream``: the tail tiles run stream-K where
+    ``schedule`` allows, else every tile runs whole. ``blocks``: the persistent grid's size at most (default the
+    device's SMs; the tests cut tiles into many parts with few)."""
 
     def __init__(
         self, spec: GemmSpec, rows: int, n: int, k: int, ldx: int, ldw: int, device_id: int, stream: bool,
@@ -159,10 +178,7 @@ class GemmKernel:
         if tiles >= 2**31:
             raise ValueError(f"{spec.instance}: {tiles} tiles are more than the schedule counts")
         k_tiles = -(-k // spec.operand.bk)
-        streamed = tail_tiles(spec, tiles, sms) if stream else 0
-        grid = stream_grid(streamed, k_tiles, sms)
-        if not grid or (streamed < tiles and grid < sms):  # too little work to cut, or whole waves need every block
-            streamed, grid = 0, min(tiles, sms)
+        streamed, grid = schedule(spec, tiles, k_tiles, sms, stream)
         self.streamed = streamed
         row_counters_off, zpart_off, row_part_off, counter_bytes, self.workspace_bytes = workspace_layout(
             streamed, grid, spec.bn, num_out, num_red, rows
