@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 from . import checks, loader, tune
 from .backends import ITEMSIZE, Candidate, Executable, Problem, acc_dtype, cublas, fused, sm90, small_batch
+from .gemm.kernel import BM as CORE_BM
 from .plans import default_precision_candidates, precision_line
 from .precision import TABLE
 
@@ -114,7 +115,7 @@ def candidates(p: Problem, precision: str | None, method: str, info, tuning: boo
         [c for prec in precisions for c in fused.candidates(p, prec, info, tuning)] if fused_ok else []
     )
     theirs = [c for prec in precisions for c in cublas.candidates(p, prec)] if cublas_ok else []
-    offered = method == "fused" or (fused_ok and _core_offered(p))
+    offered = method == "fused" or (fused_ok and _core_offered(p, info.sms))
     core = [c for prec in precisions for c in sm90.candidates(p, prec, info, tuning)] if offered else []
     if core:
         return core + out + ours + theirs
@@ -127,17 +128,19 @@ def candidates(p: Problem, precision: str | None, method: str, info, tuning: boo
     return out + core
 
 
-def _core_offered(p: Problem) -> bool:
+def _core_offered(p: Problem, sms: int) -> bool:
     """Whether method="auto" offers the GEMM core's forward (half inputs; then first): where its GPU time measured at
-    least level with every other candidate's (H100, CUDA-graph replay, bf16): up to B = 128 where W is large
-    (1 x 8192 x 28672: 156 us against the CUDA-core kernel's 167 and cuBLASLt's 169, 32 x 4096 x 14336: 49 against
-    52; but 128 x 4096 x 4096, W of 2**24 elements: 32 against cuBLASLt's 20), and above it where z is large against
+    least level with every other candidate's (H100, CUDA-graph replay, bf16): up to B = 128 where W is large and its
+    128-row tiles fill at least half the SMs (1 x 8192 x 28672: 156 us against the CUDA-core kernel's 167 and
+    cuBLASLt's 169, 32 x 4096 x 14336: 49 against 52; but 128 x 4096 x 4096, W of 2**24 elements: 32 against
+    cuBLASLt's 20, and with fewer tiles, even stream-K: 64 x 8192 x 4096, 32 tiles: 38.8 against 34.0, 16 x 16384 x
+    2048: 36.9 against 31.2, 1 x 32768 x 1024: 36.6 against 29.6), and above it where z is large against
     the products (16384 x 1024 x 65536: 3.88 ms against 5.58, 16384 x 256 x 16384: 0.45 against 0.86; but 4096^3:
     217 us against 204). Not elsewhere, even for the tuner: it ranks host-bound calls by their wall time, where one
     launch beats cuBLASLt's two, and picked the core at 128 x 4096 x 4096 (32 us of GPU against 20) and 256 x 1024 x
     1024 (22 against 7): slower for a CUDA graph, which pays GPU time only."""
     if p.rows <= sm90.SWAPPED_MAX_ROWS:
-        return p.k * p.n >= CORE_SWAPPED_MIN_KN
+        return p.k * p.n >= CORE_SWAPPED_MIN_KN and 2 * -(-p.n // CORE_BM) >= sms
     return p.k <= CORE_TILE_MAX_K and p.rows * p.n >= CORE_TILE_MIN_BN
 
 

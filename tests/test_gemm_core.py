@@ -174,6 +174,8 @@ def test_the_core_is_offered_on_sm90a_only_and_for_aligned_rows():
     assert sm90.candidates(half, None, H100, False)[0].kernel == "sm90:bf16:sw32"  # 112 tiles: whole
     deep = Problem(1, 32768, 1024, "bfloat16", True, 32768, 32768, True, 0, 256 * 2**20)
     assert sm90.candidates(deep, None, H100, False)[0].kernel == "sm90:bf16:sw8:sk"  # 8 tiles: stream-K
+    quarter = Problem(64, 8192, 4096, "bfloat16", True, 8192, 8192, True, 0, 256 * 2**20)
+    assert sm90.candidates(quarter, None, H100, False)[0].kernel == "sm90:bf16:sw64"  # 32 tiles: whole
     old = loader.DeviceInfo("A100", "sm_80", 108, True, 2e12)
     assert sm90.candidates(half, None, old, False) == []
     unaligned = Problem(32, 4095, 14336, "bfloat16", True, 4095, 4095, False, 0, 256 * 2**20)

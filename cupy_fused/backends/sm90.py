@@ -6,7 +6,7 @@ float16).
   holds it (bandwidth-bound: W streams through once).
 * Above B = 64 the forward tiles, 128 x 256 and 128 x 128.
 
-Tiles run whole, except where there are fewer than half as many as SMs: then they run stream-K (``streams``). With
+Tiles run whole, except where there are fewer than a fifth as many as SMs: then they run stream-K (``streams``). With
 tuning, the other schedule of each instance is timed too (for the forward tiles past whole waves: stream-K of the
 tail).
 
@@ -21,7 +21,7 @@ from . import Candidate, Problem
 
 SWAPPED_MAX_ROWS = SWAPPED_BN[-1]
 TILE_MIN_ROWS = 65  # below this the swapped form computes fewer padding rows than a 128-row tile
-WAVE_USE = 0.5  # whole tiles keep at least this share of the SMs' time busy, or the tail runs stream-K
+WAVE_USE = 0.2  # whole tiles keep at least this share of the SMs' time busy, or the tail runs stream-K
 
 
 def specs(p: Problem, precision: str | None) -> list[GemmSpec]:
@@ -47,11 +47,12 @@ def stream_fits(p: Problem, spec: GemmSpec, sms: int) -> bool:
 
 
 def streams(p: Problem, spec: GemmSpec, sms: int) -> bool:
-    """The static choice: stream-K where whole tiles would keep more than half of the SMs' time idle (fewer tiles
-    than half the SMs: 1 x 32768 x 1024 is 8 tiles of 128 W rows) and it fits. Not where they keep most of it busy:
-    H100, bf16, swapped, stream-K measured slower at 32 x 4096 x 14336 (112 tiles on 132 SMs: 56.5 us against 50.0
-    whole), 8 x 4096 x 14336 (51.2 against 46.7) and 1 x 8192 x 28672 (224 tiles: 165.1 against 161.2):
-    bandwidth-bound, the busy SMs already draw what HBM gives a call of that size."""
+    """The static choice: stream-K where whole tiles would keep four fifths or more of the SMs' time idle and it
+    fits. H100, bf16, swapped, GPU time from graph replay: stream-K against whole tiles 36.6 against 91.0 us at
+    1 x 32768 x 1024 (8 tiles), 36.9 against 54.2 at 16 x 16384 x 2048 (16 tiles); but 44.5 against 38.8 at
+    64 x 8192 x 4096 (32 tiles), 56.5 against 50.0 at 32 x 4096 x 14336 (112 tiles), 165.1 against 161.2 at
+    1 x 8192 x 28672 (224 tiles): the exchange of the parts costs more than the idle SMs where a quarter of them
+    already draw most of what HBM gives a call of that size."""
     num_out, num_red = spec.tiles(p.rows, p.n)
     tiles = num_out * num_red
     return tiles < WAVE_USE * -(-tiles // sms) * sms and stream_fits(p, spec, sms)
