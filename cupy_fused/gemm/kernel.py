@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass
 
 from .. import loader
+from ..backends import round_up
 from ..backends.launch import I32, I64, U64, Launch, TensorMap, TiledMap, zero_words
 from .operands import Operand
 
@@ -100,10 +101,6 @@ class GemmSpec:
         return -(-rows // BM), -(-n // self.bn)
 
 
-def _round_up(v: int, m: int) -> int:
-    return -(-v // m) * m
-
-
 def tail_tiles(spec: GemmSpec, tiles: int, sms: int) -> int:
     """The tiles stream-K applies to: every tile of the swapped form (its parts are small: BN columns of the batch)
     and of a grid that one wave holds; else those past the last whole wave."""
@@ -140,10 +137,10 @@ def workspace_layout(streamed: int, grid: int, bn: int, num_out: int, num_red: i
     streamed or handed over."""
     part_counters = streamed * 4
     row_counters = num_out * 4 if num_red > 1 else 0
-    counter_bytes = _round_up(part_counters + row_counters, 16)
-    zpart_off = _round_up(counter_bytes, 256)
+    counter_bytes = round_up(part_counters + row_counters, 16)
+    zpart_off = round_up(counter_bytes, 256)
     zpart = 2 * grid * BM * bn * 4 if streamed else 0
-    row_part_off = _round_up(zpart_off + zpart, 256)
+    row_part_off = round_up(zpart_off + zpart, 256)
     row_part = rows * num_red * 4 if num_red > 1 else 0
     total = row_part_off + row_part if counter_bytes else 0
     return part_counters, zpart_off, row_part_off, counter_bytes, total
