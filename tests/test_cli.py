@@ -139,6 +139,9 @@ def test_gpu_tables_fit_120_columns_and_wide_shows_every_column(capsys):
     training = [  # the training table: short contender names, the loop columns
         replace(longest, contender=name, speedup=speedup, loop_speedup=speedup)
         for name, speedup in (("torch fp32", {}), ("torch tf32", {}), ("ours default", {"torch fp32": 1.25}))
+    ] + [  # a half row: the longest label of the section
+        replace(longest, shape="16384 x 1024 x 65536 bf16 fwd+bwd", contender=name, speedup=speedup)
+        for name, speedup in (("torch bf16", {}), ("ours bf16", {"torch bf16": 0.5}))
     ]
     half_peers = ["torch eager", "torch.compile", "max-autotune", "triton"]
     half_rows = [  # the half table: GPU time from graph replay (one contender timed with events, marked), loop columns

@@ -14,7 +14,7 @@ import numpy as np
 import cupy_fused
 from cupy_fused.precision import PrecisionName
 
-from .half import bench_half
+from .half import SHORT, bench_half
 from .peers import torch_compiled, torch_model, triton_peer
 from .report import Row, cpu_environment, progress
 from .timing import (
@@ -41,14 +41,28 @@ SUITE = [
     ((128, 10, 20), (None, "tf32")),
 ]
 ALL_PRECISIONS = (None, "ieee", "tf32", "tf32x3", "bf16")
-# Forward + backward (cupy_fused.torch) against torch autograd: (shape, our precision).
-TRAINING_SUITE: list[tuple[tuple[int, int, int], PrecisionName | None]] = [
-    (KERNELBENCH_SHAPE, None),
-    (KERNELBENCH_SHAPE, "tf32"),
-    ((512, 2048, 3000), None),
-    ((4096, 4096, 4096), None),
-    ((4096, 4096, 4096), "tf32"),
-    ((16384, 1024, 65536), "tf32"),
+# Forward + backward (cupy_fused.torch) against torch autograd: (shape, dtype, our precision). float32 rows also
+# time torch with TF32; half rows time torch autograd in the same dtype.
+TRAINING_SUITE: list[tuple[tuple[int, int, int], str, PrecisionName | None]] = [
+    (KERNELBENCH_SHAPE, "float32", None),
+    (KERNELBENCH_SHAPE, "float32", "tf32"),
+    ((512, 2048, 3000), "float32", None),
+    ((256, 1024, 4096), "float32", None),
+    ((32, 4096, 11008), "float32", None),
+    ((4096, 4096, 4096), "float32", None),
+    ((4096, 4096, 4096), "float32", "tf32"),
+    ((16384, 1024, 65536), "float32", "tf32"),
+    *(
+        (shape, dtype, None)
+        for dtype in ("bfloat16", "float16")
+        for shape in (
+            (1024, 4096, 4096),
+            KERNELBENCH_SHAPE,
+            (4096, 4096, 4096),
+            (8192, 1024, 8192),
+            (16384, 1024, 65536),
+        )
+    ),
 ]
 
 
@@ -64,32 +78,33 @@ def bench_training(torch, timer, reps, rates, hbm) -> list[Row]:
 
     model = torch_model()
     rows = []
-    with progress("training", 4 * len(TRAINING_SUITE)) as step:  # the reference and three contenders a shape
-        for (B, K, N), precision in TRAINING_SUITE:
-            label = f"{B} x {K} x {N} fwd+bwd"
-            x, w, b = (t.requires_grad_() for t in random_inputs(torch, B, K, N))
-            g = torch.rand(B, 1, device="cuda")
+    with progress("training", sum(4 if d == "float32" else 3 for _, d, _ in TRAINING_SUITE)) as step:
+        for (B, K, N), dtype, precision in TRAINING_SUITE:  # a step each: the reference and the contenders
+            half = SHORT.get(dtype)
+            label = f"{B} x {K} x {N} {half + ' ' if half else ''}fwd+bwd"
+            torch_dtype = getattr(torch, dtype)
+            x, w, b = (t.requires_grad_() for t in random_inputs(torch, B, K, N, torch_dtype))
+            g = torch.rand(B, 1, device="cuda", dtype=torch_dtype)
             flops = 3 * 2 * B * K * N  # forward, grad_x, grad_W (the floor's products; ours recomputes z on top)
-            in_bytes = 4 * (2 * (B * K + N * K + N) + 2 * B)
+            in_bytes = torch_dtype.itemsize * (2 * (B * K + N * K + N) + 2 * B)
             peer_ms, peer_loop_us, grads = {}, {}, {}
-            step(f"{B} x {K} x {N}: float64 reference")
+            step(f"{label}: float64 reference")
             leaves = [t.detach().double().requires_grad_() for t in (x, w, b)]
             ref = torch.autograd.grad(model(*leaves), leaves, grad_outputs=g.double())
             del leaves
+            ours = lambda x, w, b: cft.linear_sigmoid_sum(x, w, b, precision=precision)
             # (name, forward rate, backward rate, TF32 flag for torch, function): ours recomputes z in backward
-            contenders = [
-                ("torch fp32", "ieee", "ieee", False, model),
-                ("torch tf32", "tf32", "tf32", True, model),
-                (
-                    f"ours {precision or 'default'}",
-                    precision or "tf32x3",
-                    backward_precision(precision),
-                    False,
-                    lambda x, w, b: cft.linear_sigmoid_sum(x, w, b, precision=precision),
-                ),
-            ]
+            if half:
+                contenders = [(f"torch {half}", half, half, False, model), (f"ours {half}", half, half, False, ours)]
+            else:
+                rate = precision or "tf32x3"
+                contenders = [
+                    ("torch fp32", "ieee", "ieee", False, model),
+                    ("torch tf32", "tf32", "tf32", True, model),
+                    (f"ours {precision or 'default'}", rate, backward_precision(precision), False, ours),
+                ]
             for name, forward_rate, backward_rate, tf32, f in contenders:
-                step(f"{B} x {K} x {N}: {name}")
+                step(f"{label}: {name}")
                 forward_backward = lambda i, f=f: torch.autograd.grad(f(x, w, b), (x, w, b), grad_outputs=g)
                 with torch_tf32(torch, tf32):
                     grads[name] = forward_backward(0)
