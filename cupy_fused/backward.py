@@ -11,11 +11,16 @@ per chunk and no recompute. Otherwise z is recomputed: for float32 "tf32x3" (and
 16-byte aligned rows fused with sigmoid' (backends/fused.py: SigmoidGradGemm, whose epilogue writes gz, gz.T and
 grad_b's column sums: z never reaches memory), elsewhere by a GEMM whose z a second kernel turns into gz. Either way the
 backward works over chunks of N whose (B, chunk) blocks (z or gz, and gz.T when grad_W is asked for: the K-major
-operand of grad_W = gz.T @ x, written by the kernel that forms gz), and for half inputs the float32 copies of the
-chunk's weight rows and gradient, fit ``workspace_bytes``; the (B, N) matrix is never formed beyond the saved s'.
-sigmoid' is taken as e / (1 + e)^2 with e = exp(-|z|) on the GPU and as 1 / (4 cosh(z / 2)^2) on the host (both
-accurate for every z). Half inputs are computed in float32 (float64 for float64) and the gradients cast at the end.
-Only the gradients asked for are computed; the saved s' is only read.
+operand of grad_W = gz.T @ x, written by the kernel that forms gz) fit ``workspace_bytes``; the (B, N) matrix is
+never formed beyond the saved s'. sigmoid' is taken as e / (1 + e)^2 with e = exp(-|z|) on the GPU and as
+1 / (4 cosh(z / 2)^2) on the host (both accurate for every z). Only the gradients asked for are computed; the saved s'
+is only read.
+
+Half inputs (float16, bfloat16) on the GPU: z (when recomputed), sigmoid' and gz are formed in float32 (s' saved in
+float32), gz is rounded to the input type once, as the GEMMs' operand, and the GEMMs run on half tensor cores with
+float32 accumulation, reading x and W as they are (cuBLASLt); grad_x is summed over the chunks of N in float32 (when
+there are several) and every gradient rounded to the input type once, grad_b from float32 sums. On the host half
+inputs are computed in float32 and the gradients rounded at the end.
 
 Precision of the GEMMs, chosen per call with no global state read or changed: the forward precision's row of
 precision.TABLE. "tf32x3" for the fp32-accurate default and "tf32x3": float32 grad_W = gz.T @ x and
@@ -24,7 +29,7 @@ grad_x = gz @ W run on our wgmma kernels (sm_90a): the tile GEMM (backends/fused
 when its rows are 16-byte aligned); at batches up to 128 grad_x runs on the small-batch kernel instead
 (SmallBatchGradX: W as it is, streamed once; 16-byte aligned rows), and with enough tiles grad_W on the
 shallow-reduction kernel (ShallowGemm: it reads x as it is, no x.T); everything else through strict fp32 cuBLASLt
-(also the whole backward on other GPUs and for half inputs). "ieee": strict fp32; "tf32": TF32; "bf16":
+(also the whole backward on other GPUs). "ieee": strict fp32; "tf32": TF32; "bf16":
 bf16-rounded operands, all through cuBLASLt. cuBLAS's own TF32 GEMM on stacked hi / lo operands was measured and
 refused: its tensor-core accumulation made the error 6.7x strict fp32's (benchmarks/NOTES.md). grad_b is summed in
 the accumulator dtype by our kernels (per 64-row tile as gz is formed, then over the tiles), in a fixed order. The
@@ -265,21 +270,27 @@ class _GpuBackward:
         self.rows, self.k, self.n, self.dtype, self.need, self.from_saved = rows, k, n, dtype, need, from_saved
         half = self.half = dtype in HALF
         acc = acc_dtype(dtype)
-        self.item, self.acc_item = ITEMSIZE[dtype], ITEMSIZE[acc]
-        self.ldx = k if half else ldx  # half: x is read through its float32 copy
-        self.ldw = k if half else ldw
-        self.ldw_caller = ldw
-        self.ldx_caller = ldx
+        # gz, formed in acc, is rounded to the GEMMs' operand type: the input type for half inputs (their GEMMs run on
+        # half tensor cores with float32 accumulation, reading x and W as they are), else acc
+        operand = dtype if half else acc
+        self.item, self.acc_item, self.op_item = ITEMSIZE[dtype], ITEMSIZE[acc], ITEMSIZE[operand]
+        self.ldx, self.ldw = ldx, ldw
         need_x, need_w, need_b = need
-        # gz is written row-major (z) for grad_x and transposed (gz.T, row stride rows4: 16-byte aligned rows) for
-        # grad_W, whose GEMM then reads both operands along the batch without transposing tiles (cuBLAS's TF32 GEMM
-        # with an N-major operand: 0.52 ms against 0.33 at 4096^3); grad_b from column sums per 64-row tile.
+        # gz is written row-major (z) for grad_x and, for float32 and float64, transposed (gz.T, row stride rows_t:
+        # 16-byte aligned rows) for grad_W, whose GEMM then reads both operands along the batch without transposing
+        # tiles (cuBLAS's TF32 GEMM with an N-major operand: 0.52 ms against 0.33 at 4096^3). Half inputs write gz
+        # once, to a block of its own (gz_half), which both GEMMs read (16-bit tensor-core GEMMs take either major
+        # at full speed). grad_b from column sums per 64-row tile.
         sm90a = dtype == "float32" and k > 0 and loader.device_info(device_id).arch == "sm_90a"
         # the tf32x3 recompute fused with sigmoid' (SigmoidGradGemm: its epilogue writes gz, gz.T and the column sums;
         # TF32 stays on cuBLAS, 3.5x faster than our TF32 main loop: benchmarks/NOTES.md session 13)
         fused_z = sm90a and not from_saved and aligned and precision == "tf32x3"
-        z_block = need_x or not (from_saved or fused_z)  # an unfused recompute's z lands there too
+        # z (acc): an unfused recompute's z, and gz in place for grad_x where gz stays in acc
+        z_block = not (from_saved or fused_z) if half else need_x or not (from_saved or fused_z)
+        gz_half = half and (need_x or need_w)
+        gz_t = need_w and not half
         rows4 = round_up(rows, 4)
+        rows_t = self.rows_t = round_up(rows, max(4, 16 // self.op_item))
         row_tiles = self.row_tiles = -(-rows // SIGMOID_GRAD_TILE_ROWS)
         x3 = sm90a and precision == "tf32x3"
         x3_w = x3 and need_w
@@ -287,17 +298,19 @@ class _GpuBackward:
         wt_copy = x3_x and rows >= X3_GRAD_X_COPY_ROWS
         small_x = x3_x and rows <= SmallBatchGradX.MAX_M  # grad_x on SmallBatchGradX, over a split copy of gz
 
-        def columns(x_t, wt_copy, gz_split):
-            """Columns per chunk: each costs its z and gz.T columns and its grad_b partial sums (and W.T's, the split
-            copy of gz that SmallBatchGradX reads, and the float32 copies of half weights); x.T (``x_t``) is paid
-            once. 0 when x.T takes more than half the workspace."""
+        def columns(x_t, wt_copy, gz_split, gx_acc=False):
+            """Columns per chunk: each costs its z, gz and gz.T columns and its grad_b partial sums (and W.T's and the
+            split copy of gz that SmallBatchGradX reads); x.T (``x_t``) is paid once. 0 when x.T takes more than half
+            the workspace. ``gx_acc``: half grad_x accumulates over the chunks in float32 (rows x k, counted in
+            the bound up to half of it)."""
             fixed = 4 * k * rows4 if x_t else 0
             if fixed > workspace_limit // 2:
                 return 0
             # grad_b's partial sums and W.T share bytes: each chunk's sums are read before its W.T is copied
-            column = self.acc_item * (rows * z_block + rows4 * need_w) + (8 * k if half else 0) + 8 * rows * gz_split
-            column += max(self.acc_item * row_tiles * need_b, 4 * k * wt_copy)
-            step = backends.chunk_columns(n, column, workspace_limit - fixed)
+            column = self.acc_item * rows * z_block + self.op_item * (rows * gz_half + rows_t * gz_t)
+            column += 8 * rows * gz_split + max(self.acc_item * row_tiles * need_b, 4 * k * wt_copy)
+            fixed += min(4 * rows * k, workspace_limit // 2) * gx_acc
+            step = backends.chunk_columns(n, column, max(workspace_limit - fixed, 0))
             if step == n and (workspace_limit - fixed) // column >= round_up(n, 4):
                 step = round_up(n, 4)  # one chunk: z's row stride padded to a multiple of 4
             elif 8 <= step < n:  # chunks of equal width (a multiple of 8), no narrow last one
@@ -315,16 +328,19 @@ class _GpuBackward:
         if x3_x and step % 4:  # the tf32x3 grad_x reads z with 16-byte aligned rows
             x3_x = wt_copy = small_x = False
             step = columns(x3_w and not shallow, False, False)
+        self.gx_acc = half and need_x and step < n and k > 0  # grad_x summed over chunks in float32, rounded once
+        if self.gx_acc:
+            step = columns(False, False, False, gx_acc=True)
         self.step, self.x3_w, self.x3_x, self.wt_copy, self.small_x = step, x3_w, x3_x, wt_copy, small_x
         self.fused_z = fused_z
         self.x_t = x3_w and not shallow
-        compute = compute_type("float32" if half else dtype, "ieee" if precision == "tf32x3" else precision)
-        ab = acc if half else dtype
+        compute = compute_type(dtype, "ieee" if precision == "tf32x3" else precision)
         widths = sorted({min(step, n), n % step} - {0})
-        # address alignment (bytes) of what the GEMMs read and write: x and W (or their float32 copies), z and the
-        # float32 buffers in the workspace, grad_x, and the chunks of grad_W
-        x_al = w_al = 16 if (half or aligned) else self.item
-        gw_al = 16 if (half or (step * k * self.item) % 16 == 0) else self.item
+        # address alignment (bytes) of what the GEMMs read and write: x and W, the buffers in the workspace (16),
+        # grad_x, and the chunks of grad_W
+        x_al = w_al = 16 if aligned else self.item
+        gw_al = 16 if (step * k * self.item) % 16 == 0 else self.item
+        gx_out = acc if self.gx_acc or not half else dtype
 
         def grad_x_gemm(width):  # grad_x (rows x k) += gz (rows x width) . W chunk (width x k)
             if wt_copy:  # as gz . (W.T (k x width)).T
@@ -335,28 +351,28 @@ class _GpuBackward:
                 return X3Gemm(rows, k, width, step, self.ldw, k, device_id, b_kmajor=False)
             if need[0] and k:
                 return Gemm(
-                    k, rows, width, ab, acc, compute, False, False, self.ldw, step, k, device_id, (w_al, 16, 16)
+                    k, rows, width, dtype, gx_out, compute, False, False, self.ldw, step, k, device_id, (w_al, 16, 16)
                 )
             return None
 
         def z_gemm(width):  # the recompute: z (rows x width) = x . W chunk.T, or gz straight away (fused_z)
             if fused_z:
-                return SigmoidGradGemm(rows, width, k, self.ldx, self.ldw, step, rows4, step, device_id)
+                return SigmoidGradGemm(rows, width, k, self.ldx, self.ldw, step, rows_t, step, device_id)
             if k and not from_saved:
                 return matmul_rows(
-                    rows, width, k, ab, acc, compute, self.ldx, self.ldw, step, device_id, (x_al, w_al, 16)
+                    rows, width, k, dtype, acc, compute, self.ldx, self.ldw, step, device_id, (x_al, w_al, 16)
                 )
             return None
 
         def grad_w_gemm(width):  # grad_W chunk (width x k) = gz.T (width x rows) . x (rows x k)
             if shallow:
-                return ShallowGemm(width, k, rows, rows4, self.ldx, k, device_id)
+                return ShallowGemm(width, k, rows, rows_t, self.ldx, k, device_id)
             if x3_w:  # as gz.T . (x.T (k x rows)).T
-                return X3Gemm(width, k, rows, rows4, rows4, k, device_id)
-            if need[1] and k:  # as x (k x rows, column-major) . gz.T (rows x width, column-major)
-                return Gemm(
-                    k, width, rows, ab, acc, compute, False, False, self.ldx, rows4, k, device_id, (x_al, 16, gw_al)
-                )
+                return X3Gemm(width, k, rows, rows_t, rows4, k, device_id)
+            if need[1] and k:  # as x (k x rows, column-major) . gz.T (rows x width, column-major; gz for half)
+                align = (x_al, 16, gw_al)
+                ldb = step if half else rows_t
+                return Gemm(k, width, rows, dtype, dtype, compute, False, half, self.ldx, ldb, k, device_id, align)
             return None
 
         self.gemms = {}
@@ -371,15 +387,12 @@ class _GpuBackward:
         ]
         if not self.g_direct:
             sections.append(("g", rows * self.acc_item))
-        if half:
-            sections += [
-                ("x32", rows * k * 4),
-                ("w32", step * k * 4),
-                ("gw32", step * k * 4),
-                ("gx32", rows * k * 4),
-            ]
-        if need_w:
-            sections.append(("gzT", step * rows4 * self.acc_item))
+        if gz_half:
+            sections.append(("gz", rows * step * self.op_item))
+        if self.gx_acc:
+            sections.append(("gx32", rows * k * 4))
+        if gz_t:
+            sections.append(("gzT", step * rows_t * self.op_item))
         if self.x_t:
             sections.append(("xT", k * rows4 * 4))
         self.rows4 = rows4
@@ -393,13 +406,13 @@ class _GpuBackward:
         def launch(name, grid, params):
             return Launch(loader.function("backward.cu", name, device_id), name, grid, 256, 0, params, device_id)
 
-        t, a = CTYPE[dtype], CTYPE[acc]
+        t, a, o = CTYPE[dtype], CTYPE[acc], CTYPE[operand]
         convert_params = [(U64, None), (I64, None), (U64, None), (I64, None), (I64, None), (I64, None)]
         blocks = 4 * sms
         self.to_acc = launch(f"bw::convert<{t}, {a}>", blocks, convert_params)
         self.from_acc = launch(f"bw::convert<{a}, {t}>", blocks, convert_params)
         self.sigmoid_grad = launch(
-            f"bw::sigmoid_grad<{a}, {t}, {cpp_bool(from_saved)}>",
+            f"bw::sigmoid_grad<{a}, {t}, {o}, {cpp_bool(from_saved)}>",
             8 * sms,  # a full GPU of 256-thread blocks
             [
                 (U64, None),
@@ -407,7 +420,7 @@ class _GpuBackward:
                 (U64, None),
                 (I64, step),
                 (U64, None),
-                (I64, rows4),
+                (I64, rows_t),
                 (U64, None),
                 (I64, step),
                 (U64, None),
@@ -427,35 +440,27 @@ class _GpuBackward:
     def run(self, x, w, b, g, saved, grad_x, grad_w, grad_b, ws, stream):
         from cupy.cuda import runtime
 
-        rows, k, n, step, item, half = self.rows, self.k, self.n, self.step, self.item, self.half
+        rows, k, n, step, item = self.rows, self.k, self.n, self.step, self.item
         need_x, need_w, need_b = self.need
         off = self.offsets
         z, partial, lt = ws + off["z"], ws + off["partial"], ws + off["lt"]
-        gz_t = ws + off["gzT"] if need_w else 0
+        gz = ws + off["gz"] if "gz" in off else z  # grad_x's operand (and grad_W's for half inputs)
+        gz_t = ws + off["gzT"] if "gzT" in off else 0
+        gx = ws + off["gx32"] if self.gx_acc else grad_x
         if self.g_direct:
             g_acc = g
         else:
             g_acc = ws + off["g"]
             self.to_acc(stream, g, self.g_stride, g_acc, 1, rows, 1)
-        if half:
-            x32, w32, gw32, gx32 = (ws + off[s] for s in ("x32", "w32", "gw32", "gx32"))
-            self.to_acc(stream, x, self.ldx_caller, x32, k, rows, k)
-            x_in = x32
-        else:
-            x_in = x
         if self.x_t:
-            self.transpose(stream, x_in, self.ldx, ws + off["xT"], self.rows4, rows, k)
+            self.transpose(stream, x, self.ldx, ws + off["xT"], self.rows4, rows, k)
         for start in range(0, n, step):
             width = min(step, n - start)
             z_gemm, gx_gemm, gw_gemm = self.gemms[width]
-            if half:
-                self.to_acc(stream, w + start * self.ldw_caller * item, self.ldw_caller, w32, k, width, k)
-                w_in = w32
-            else:
-                w_in = w + start * self.ldw * item
+            w_chunk = w + start * self.ldw * item
             bias = b + start * item if b else 0
             if self.fused_z:
-                z_gemm.run(x_in, w_in, bias, g_acc, z if need_x else 0, gz_t, partial if need_b else 0, lt, stream)
+                z_gemm.run(x, w_chunk, bias, g_acc, z if need_x else 0, gz_t, partial if need_b else 0, lt, stream)
             else:
                 if self.from_saved:
                     src = saved + start * self.acc_item
@@ -463,28 +468,25 @@ class _GpuBackward:
                     runtime.memsetAsync(z, 0, rows * step * self.acc_item, stream)
                     src = z
                 else:
-                    z_gemm.run(w_in, x_in, z, lt, stream)
+                    z_gemm.run(w_chunk, x, z, lt, stream)
                     src = z
-                self.sigmoid_grad(stream, src, z if need_x else 0, gz_t, partial if need_b else 0, bias, g_acc, width)
+                gz_out = gz if need_x or "gz" in off else 0
+                self.sigmoid_grad(stream, src, gz_out, gz_t, partial if need_b else 0, bias, g_acc, width)
             if need_b:
                 self.column_sums(stream, partial, grad_b + start * item, width)
             if self.wt_copy:
-                self.transpose(stream, w_in, self.ldw, partial, step, width, k)  # W.T where the sums were
+                self.transpose(stream, w_chunk, self.ldw, partial, step, width, k)  # W.T where the sums were
                 gx_gemm.run(z, partial, grad_x, lt, stream, accumulate=start > 0)
             elif self.x3_x:
-                gx_gemm.run(z, w_in, grad_x, lt, stream, accumulate=start > 0)
+                gx_gemm.run(z, w_chunk, grad_x, lt, stream, accumulate=start > 0)
             elif gx_gemm is not None:
-                gx_gemm.run(w_in, z, gx32 if half else grad_x, lt, stream, accumulate=start > 0)
+                gx_gemm.run(w_chunk, gz, gx, lt, stream, accumulate=start > 0)
             if self.x3_w:  # gz.T . (x.T's copy) on X3Gemm, or gz.T . x as it is on the shallow kernel
-                gw_gemm.run(gz_t, ws + off["xT"] if self.x_t else x_in, grad_w + start * k * item, lt, stream)
+                gw_gemm.run(gz_t, ws + off["xT"] if self.x_t else x, grad_w + start * k * item, lt, stream)
             elif gw_gemm is not None:
-                if half:
-                    gw_gemm.run(x_in, gz_t, gw32, lt, stream)
-                    self.from_acc(stream, gw32, k, grad_w + start * k * item, k, width, k)
-                else:
-                    gw_gemm.run(x_in, gz_t, grad_w + start * k * item, lt, stream)
-        if half and need_x and k:
-            self.from_acc(stream, gx32, k, grad_x, k, rows, k)
+                gw_gemm.run(x, gz_t or gz, grad_w + start * k * item, lt, stream)
+        if self.gx_acc:
+            self.from_acc(stream, gx, k, grad_x, k, rows, k)
 
 
 def _gpu_runner(adapter, ops, g_op, rows, k, n, need_x, need_w, need_b, precision, workspace_bytes, from_saved):
@@ -502,7 +504,7 @@ def _gpu_runner(adapter, ops, g_op, rows, k, n, need_x, need_w, need_b, precisio
     empty_bytes = adapter.empty_fn("uint8", device_id)
     current = adapter.stream_fn(device_id)
     ptr, prepare, zero = adapter.pointer, adapter.prepare, adapter.zero
-    work = rows > 0 and n > 0
+    work = rows > 0 and n > 0 and (need_x or need_w or need_b)
     exe = (
         _GpuBackward(
             rows,
@@ -582,11 +584,12 @@ def instances() -> list[str]:
     names = []
     for dtype, t in CTYPE.items():
         a = CTYPE[acc_dtype(dtype)]
+        o = t if dtype in HALF else a  # the GEMMs' operand type
         names += [
             f"bw::column_sums<{a}, {t}>",
             f"bw::convert<{t}, {a}>",
             f"bw::convert<{a}, {t}>",
-            f"bw::sigmoid_grad<{a}, {t}, false>",
-            f"bw::sigmoid_grad<{a}, {t}, true>",
+            f"bw::sigmoid_grad<{a}, {t}, {o}, false>",
+            f"bw::sigmoid_grad<{a}, {t}, {o}, true>",
         ]
     return list(dict.fromkeys(names + ["bw::transpose<float>"]))

@@ -6,11 +6,11 @@ differentiable with respect to x, weight and bias. The forward is ``cupy_fused.l
 for CPU tensors, the GPU planner for CUDA tensors, on torch's current stream). When autograd records the call and
 the (B, N) block of sigmoid'(z) in the accumulator dtype fits ``save_bytes`` (None: ``workspace_bytes``), the
 forward kernels also write it and the backward needs no recompute; otherwise only x, weight and bias are saved.
-The backward is the package's one backward (``cupy_fused.backward``, shared with the plain-array layer): chunks of
-N whose (B, chunk) block fits ``workspace_bytes``, half inputs computed in float32,
-only the gradients autograd asks for are computed, and the GEMMs' precision is chosen per call from the forward's
-(tf32x3 on our GEMM or strict fp32 for the default and "tf32x3", strict fp32 for "ieee"; TF32 for "tf32"; bf16
-operands for "bf16"; CPU tensors always strict). No global setting of torch is read or changed. Double backward is
+The backward is the package's one backward (``cupy_fused.backward``, shared with the plain-array layer): chunks of N
+whose (B, chunk) block fits ``workspace_bytes``, half inputs on half tensor cores with gz rounded once (see
+docs/precision.md), only the gradients autograd asks for are computed, and the GEMMs' precision is chosen per call from
+the forward's (tf32x3 on our GEMM or strict fp32 for the default and "tf32x3", strict fp32 for "ieee"; TF32 for "tf32";
+bf16 operands for "bf16"; CPU tensors always strict). No global setting of torch is read or changed. Double backward is
 not supported.
 
 Both directions are ``torch.library.custom_op`` s, so ``torch.compile(fullgraph=True)`` keeps them opaque. In eager

@@ -9,8 +9,11 @@ Inputs are cupy arrays (bfloat16 as raw 16-bit words of float32 values: the back
 launch count; the sanitizer's own summary says whether anything went wrong.
 
     PYTHONPATH=$PWD python3 scripts/sanitize_cases.py [--quick] [--dtypes bfloat16 float16] [--only sm90:]
+        [--backward-only]
 
-``--only PREFIX`` runs only the forward candidates whose name starts with PREFIX (``sm90:``: the GEMM core).
+``--only PREFIX`` runs only the forward candidates whose name starts with PREFIX (``sm90:``: the GEMM core);
+``--backward-only`` only the backward's cases (float16 runs the half backward's code path; bfloat16 has its own
+instances of the same templates, which cupy arrays cannot reach).
 """
 
 import argparse
@@ -97,6 +100,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer shapes (for the slower tools)")
     parser.add_argument("--dtypes", nargs="+", default=DTYPES, choices=DTYPES, help="only these dtypes")
     parser.add_argument("--only", default="", metavar="PREFIX", help="only the forward candidates named so")
+    parser.add_argument("--backward-only", action="store_true", help="only the backward's cases")
     args = parser.parse_args()
     cp.cuda.set_allocator(None)  # every array its own cudaMalloc: memcheck sees the true bounds, not the pool's
     rng = np.random.default_rng(0)
@@ -105,7 +109,7 @@ def main():
     for dtype in args.dtypes:
         for precision in PRECISIONS.get(dtype, [None]):
             for (rows, k, n), bias, offset in itertools.product(
-                QUICK_SHAPES if args.quick else SHAPES, (True, False), (0, 1)
+                () if args.backward_only else QUICK_SHAPES if args.quick else SHAPES, (True, False), (0, 1)
             ):
                 x, w = array(rng, (rows, k), dtype, offset), array(rng, (n, k), dtype, offset)
                 b = array(rng, (1, n), dtype, 0)[0] if bias else None
@@ -113,7 +117,7 @@ def main():
             if dtype != "bfloat16" and not args.only:
                 for rows, k, n in BACKWARD_SHAPES:
                     launches += run_backward(rng, rows, k, n, dtype, precision)
-    for rows, n in ((3, 31), (257, 33)) if not args.only else ():
+    for rows, n in ((3, 31), (257, 33)) if not (args.only or args.backward_only) else ():
         z = cp.asarray(rng.standard_normal((rows, n)).astype(np.float32))
         cupy_fused.sigmoid_sum(z, cp.asarray(rng.standard_normal(n).astype(np.float32)))
         launches += 1

@@ -185,6 +185,49 @@ def test_tf32x3_backward_runs_our_gemms_on_sm90a():
     assert make(100, "tf32x3").x_t  # 100 x 68 x 1031: too few tiles for it
 
 
+HALF_SHAPES = [((257,), 100, 41), ((300,), 256, 1031), ((5, 7), 64, 3001), ((130,), 37, 130)]
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("workspace_bytes", [256 * 2**20, 2**18])
+@pytest.mark.parametrize("batch,k,n", HALF_SHAPES)
+def test_half_backward_within_torchs_budget_and_deterministic(rng, dtype, batch, k, n, workspace_bytes):
+    """Half GEMMs over x and W as they are, gz rounded once; in a small workspace N takes many chunks and grad_x sums
+    them in float32. Saved and recomputed paths both, bit-identical when repeated."""
+    tensors, g = cuda_inputs(rng, batch, k, n, dtype)
+    ref = grads(torch_expression, [t.double() for t in tensors], g.double())
+    peer = grads(torch_expression, tensors, g)
+    for save_bytes in (None, 0):
+        fn = lambda *t: cft.linear_sigmoid_sum(*t, workspace_bytes=workspace_bytes, save_bytes=save_bytes)
+        ours, again = grads(fn, tensors, g), grads(fn, tensors, g)
+        for name, o, a, p, r in zip(("x", "weight", "bias"), ours, again, peer, ref):
+            assert o.dtype == dtype, name
+            budget = 1.25 * rel_err(as_numpy(p), as_numpy(r)) + EPS[dtype] / 10  # a few elements: some slack
+            assert rel_err(as_numpy(o), as_numpy(r)) <= budget, name
+            assert torch.equal(o, a), name
+
+
+def test_half_backward_reads_x_and_w_as_they_are():
+    """No float32 copies of x, W or the gradients: gz once in the input type (both GEMMs read it, no gz.T), a float32
+    grad_x only to sum several chunks of N."""
+    from cupy_fused.backward import _GpuBackward
+
+    make = lambda dtype, workspace, need=(True, True, True), saved=False: _GpuBackward(
+        300, 256, 1031, dtype, 256, 256, True, 1, need, "ieee", workspace, 0, saved
+    )
+    for dtype in ("bfloat16", "float16"):
+        one, many = make(dtype, 256 * 2**20), make(dtype, 2**20)
+        assert one.step >= 1031 and not one.gx_acc and "gx32" not in one.offsets
+        assert many.step < 1031 and many.gx_acc and "gx32" in many.offsets
+        for exe in (one, many):
+            assert "gz" in exe.offsets and not {"gzT", "x32", "w32", "gw32"} & set(exe.offsets)
+        # z (float32), gz (2 bytes) per row and gx32 counted in the bound (beyond it: g in float32, the sections'
+        # 256-byte alignment)
+        assert many.offsets["lt"] <= 2**20 + 4 * 300 + 6 * 256  # every section before cuBLASLt's
+        bias_only = make(dtype, 2**20, (False, False, True), saved=True)
+        assert not {"gz", "gzT", "gx32"} & set(bias_only.offsets)  # grad_b alone: column sums only
+
+
 def test_backward_memory_stays_bounded():
     """B * N * 4 = 1 GiB would be the (B, N) intermediate; the backward may hold the gradients it returns plus a few
     workspaces, nothing of size B x N."""

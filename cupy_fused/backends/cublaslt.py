@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 
 _CUDA_TYPE = {"float16": 2, "float32": 0, "float64": 1, "bfloat16": 14}  # cudaDataType_t
-_SCALE_TYPE = {"float32": 0, "float64": 1}
+_SCALE_TYPE = {"float32": 0, "float64": 1, "float16": 0, "bfloat16": 0}  # D's dtype -> alpha / beta type
 _DESC_TRANSA, _DESC_TRANSB = 3, 4  # cublasLtMatmulDescAttributes_t
 _PREF_MAX_WORKSPACE_BYTES = 1  # cublasLtMatmulPreferenceAttributes_t
 _PREF_MIN_ALIGNMENT = {"a": 5, "b": 6, "c": 7, "d": 8}  # bytes; cuBLASLt assumes 256 when not told
