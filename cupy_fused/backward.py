@@ -58,6 +58,12 @@ SIGMOID_GRAD_TILE_ROWS = 64  # rows of kernels/backward.cu's sigmoid_grad tiles:
 X3_GRAD_X_COPY_ROWS = 1024
 
 
+def operand_dtype(dtype: str) -> str:
+    """The dtype gz is rounded to as the GEMMs' operand: the input type for half inputs (their GEMMs run on half
+    tensor cores with float32 accumulation, reading x and W as they are), else the accumulator dtype."""
+    return dtype if dtype in HALF else acc_dtype(dtype)
+
+
 def backward_precision(precision: str | None) -> str:
     """The precision of the backward GEMMs for a forward ``precision``: the table's backward column (None, the
     fp32-accurate default, as "tf32x3")."""
@@ -270,13 +276,11 @@ class _GpuBackward:
         self.rows, self.k, self.n, self.dtype, self.need, self.from_saved = rows, k, n, dtype, need, from_saved
         half = self.half = dtype in HALF
         acc = acc_dtype(dtype)
-        # gz, formed in acc, is rounded to the GEMMs' operand type: the input type for half inputs (their GEMMs run on
-        # half tensor cores with float32 accumulation, reading x and W as they are), else acc
-        operand = dtype if half else acc
+        operand = operand_dtype(dtype)  # gz is formed in acc, then rounded to it
         self.item, self.acc_item, self.op_item = ITEMSIZE[dtype], ITEMSIZE[acc], ITEMSIZE[operand]
         self.ldx, self.ldw = ldx, ldw
         need_x, need_w, need_b = need
-        # gz is written row-major (z) for grad_x and, for float32 and float64, transposed (gz.T, row stride rows_t:
+        # gz is written row-major (z) for grad_x and, for float32 and float64, transposed (gz.T, row stride rows4:
         # 16-byte aligned rows) for grad_W, whose GEMM then reads both operands along the batch without transposing
         # tiles (cuBLAS's TF32 GEMM with an N-major operand: 0.52 ms against 0.33 at 4096^3). Half inputs write gz
         # once, to a block of its own (gz_half), which both GEMMs read (16-bit tensor-core GEMMs take either major
@@ -286,11 +290,10 @@ class _GpuBackward:
         # TF32 stays on cuBLAS, 3.5x faster than our TF32 main loop: benchmarks/NOTES.md session 13)
         fused_z = sm90a and not from_saved and aligned and precision == "tf32x3"
         # z (acc): an unfused recompute's z, and gz in place for grad_x where gz stays in acc
-        z_block = not (from_saved or fused_z) if half else need_x or not (from_saved or fused_z)
+        z_block = not (from_saved or fused_z) or (need_x and not half)
         gz_half = half and (need_x or need_w)
         gz_t = need_w and not half
         rows4 = round_up(rows, 4)
-        rows_t = self.rows_t = round_up(rows, max(4, 16 // self.op_item))
         row_tiles = self.row_tiles = -(-rows // SIGMOID_GRAD_TILE_ROWS)
         x3 = sm90a and precision == "tf32x3"
         x3_w = x3 and need_w
@@ -307,7 +310,7 @@ class _GpuBackward:
             if fixed > workspace_limit // 2:
                 return 0
             # grad_b's partial sums and W.T share bytes: each chunk's sums are read before its W.T is copied
-            column = self.acc_item * rows * z_block + self.op_item * (rows * gz_half + rows_t * gz_t)
+            column = self.acc_item * rows * z_block + self.op_item * (rows * gz_half + rows4 * gz_t)
             column += 8 * rows * gz_split + max(self.acc_item * row_tiles * need_b, 4 * k * wt_copy)
             fixed += min(4 * rows * k, workspace_limit // 2) * gx_acc
             step = backends.chunk_columns(n, column, max(workspace_limit - fixed, 0))
@@ -357,7 +360,7 @@ class _GpuBackward:
 
         def z_gemm(width):  # the recompute: z (rows x width) = x . W chunk.T, or gz straight away (fused_z)
             if fused_z:
-                return SigmoidGradGemm(rows, width, k, self.ldx, self.ldw, step, rows_t, step, device_id)
+                return SigmoidGradGemm(rows, width, k, self.ldx, self.ldw, step, rows4, step, device_id)
             if k and not from_saved:
                 return matmul_rows(
                     rows, width, k, dtype, acc, compute, self.ldx, self.ldw, step, device_id, (x_al, w_al, 16)
@@ -366,12 +369,12 @@ class _GpuBackward:
 
         def grad_w_gemm(width):  # grad_W chunk (width x k) = gz.T (width x rows) . x (rows x k)
             if shallow:
-                return ShallowGemm(width, k, rows, rows_t, self.ldx, k, device_id)
+                return ShallowGemm(width, k, rows, rows4, self.ldx, k, device_id)
             if x3_w:  # as gz.T . (x.T (k x rows)).T
-                return X3Gemm(width, k, rows, rows_t, rows4, k, device_id)
+                return X3Gemm(width, k, rows, rows4, rows4, k, device_id)
             if need[1] and k:  # as x (k x rows, column-major) . gz.T (rows x width, column-major; gz for half)
                 align = (x_al, 16, gw_al)
-                ldb = step if half else rows_t
+                ldb = step if half else rows4
                 return Gemm(k, width, rows, dtype, dtype, compute, False, half, self.ldx, ldb, k, device_id, align)
             return None
 
@@ -392,7 +395,7 @@ class _GpuBackward:
         if self.gx_acc:
             sections.append(("gx32", rows * k * 4))
         if gz_t:
-            sections.append(("gzT", step * rows_t * self.op_item))
+            sections.append(("gzT", step * rows4 * self.op_item))
         if self.x_t:
             sections.append(("xT", k * rows4 * 4))
         self.rows4 = rows4
@@ -420,7 +423,7 @@ class _GpuBackward:
                 (U64, None),
                 (I64, step),
                 (U64, None),
-                (I64, rows_t),
+                (I64, rows4),
                 (U64, None),
                 (I64, step),
                 (U64, None),
@@ -445,6 +448,7 @@ class _GpuBackward:
         off = self.offsets
         z, partial, lt = ws + off["z"], ws + off["partial"], ws + off["lt"]
         gz = ws + off["gz"] if "gz" in off else z  # grad_x's operand (and grad_W's for half inputs)
+        gz_out = gz if need_x or "gz" in off else 0  # where bw::sigmoid_grad writes gz row-major, if anywhere
         gz_t = ws + off["gzT"] if "gzT" in off else 0
         gx = ws + off["gx32"] if self.gx_acc else grad_x
         if self.g_direct:
@@ -470,7 +474,6 @@ class _GpuBackward:
                 else:
                     z_gemm.run(w_chunk, x, z, lt, stream)
                     src = z
-                gz_out = gz if need_x or "gz" in off else 0
                 self.sigmoid_grad(stream, src, gz_out, gz_t, partial if need_b else 0, bias, g_acc, width)
             if need_b:
                 self.column_sums(stream, partial, grad_b + start * item, width)
@@ -583,8 +586,7 @@ def instances() -> list[str]:
     """Every instance of kernels/backward.cu the backward can launch (the CI compile check builds them all)."""
     names = []
     for dtype, t in CTYPE.items():
-        a = CTYPE[acc_dtype(dtype)]
-        o = t if dtype in HALF else a  # the GEMMs' operand type
+        a, o = CTYPE[acc_dtype(dtype)], CTYPE[operand_dtype(dtype)]
         names += [
             f"bw::column_sums<{a}, {t}>",
             f"bw::convert<{t}, {a}>",

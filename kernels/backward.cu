@@ -2,15 +2,15 @@
 //
 // bw::sigmoid_grad<A, T, G, SAVED>: over a (rows, cols) block (accumulator type A; src row stride lds),
 //     gz[r, j] = g[r] * sigmoid'(src[r, j] + bias[j])
-//   with cf::dsigmoid, in A, written in the GEMMs' operand type G (A, or T for half inputs: rounded once there)
-//   row-major to z (row stride ldz) and transposed to zt (zt[j * ldzt + r]), each when non-null: z is what
+//   with cf::dsigmoid, in A, written row-major to z (row stride ldz) in the GEMMs' operand type G (A, or T for half
+//   inputs: rounded once there) and transposed to zt (zt[j * ldzt + r], in A), each when non-null: z is what
 //   grad_x = gz @ W reads (and for half inputs grad_W too), zt the K-major operand of grad_W = gz.T @ x (a GEMM over
-//   the batch reads it without transposing tiles). src may be z itself when G is A (the recomputed block, in place).
-//   SAVED: src holds sigmoid'(z) already (saved by the forward), gz[r, j] = g[r] * src[r, j]; src is only read.
-//   Tiles of 64 rows x 32 columns: a warp reads 32 consecutive columns of a row (8 rows a thread, all loads issued
-//   before the first use), and writes zt through shared memory, 32 consecutive rows of a column at a time.
-//   partial (non-null): each tile's column sums of gz in A, partial[tile_row * ldp + j] (tile_row = r / 64), in a
-//   fixed order.
+//   the batch reads it without transposing tiles; float32 and float64 only). src may be z itself when G is A (the
+//   recomputed block, in place). SAVED: src holds sigmoid'(z) already (saved by the forward),
+//   gz[r, j] = g[r] * src[r, j]; src is only read. Tiles of 64 rows x 32 columns: a warp reads 32 consecutive
+//   columns of a row (8 rows a thread, all loads issued before the first use), and writes zt through shared memory,
+//   32 consecutive rows of a column at a time. partial (non-null): each tile's column sums of gz in A,
+//   partial[tile_row * ldp + j] (tile_row = r / 64), in a fixed order.
 // bw::column_sums<A, T>: out[j] = sum over tiles t of partial[t * ldp + j], cast to T: grad_b from the partial
 //   sums, in a fixed order (deterministic, no atomics).
 // bw::convert<From, To>: dst = src over a (rows, cols) block with row strides lds, ldd (half <-> float copies).
@@ -25,22 +25,21 @@ namespace bw {
 constexpr int TR = 64, TC = 32, PER = TR / 8;
 
 // A tile in shared memory (tile[r][c]: row r0 + r, column c0 + c of a (rows, cols) block) stored transposed,
-// dst[c * ldd + r] (converted to D), 32 consecutive rows of a column per warp store. The caller synchronizes before
-// and after.
-template <typename A, typename D>
-__device__ __forceinline__ void store_transposed(const A (&tile)[TR][TC + 1], D* __restrict__ dst, long long ldd,
+// dst[c * ldd + r], 32 consecutive rows of a column per warp store. The caller synchronizes before and after.
+template <typename A>
+__device__ __forceinline__ void store_transposed(const A (&tile)[TR][TC + 1], A* __restrict__ dst, long long ldd,
                                                  long long r0, long long c0, long long rows, long long cols) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 #pragma unroll
     for (int i = 0; i < PER; ++i) {  // 64 (column, half of the rows) pairs, 8 a warp
         const int pair = 8 * i + warp, tc = pair >> 1, tr = (pair & 1) * 32 + lane;
-        if (c0 + tc < cols && r0 + tr < rows) dst[(c0 + tc) * ldd + r0 + tr] = cf::from_acc<D>(tile[tr][tc]);
+        if (c0 + tc < cols && r0 + tr < rows) dst[(c0 + tc) * ldd + r0 + tr] = tile[tr][tc];
     }
 }
 
 template <typename A, typename T, typename G, bool SAVED>
 __global__ void __launch_bounds__(256)
-sigmoid_grad(const A* src, long long lds, G* z, long long ldz, G* __restrict__ zt, long long ldzt,
+sigmoid_grad(const A* src, long long lds, G* z, long long ldz, A* __restrict__ zt, long long ldzt,
              A* __restrict__ partial, long long ldp, const T* __restrict__ bias, const A* __restrict__ g,
              long long rows, long long cols) {
     __shared__ A tile[TR][TC + 1];
