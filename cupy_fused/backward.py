@@ -5,7 +5,7 @@ With g the gradient of the output, s' = sigmoid'(x @ W.T + b):
 
     gz = g * s'     grad_x = gz @ W     grad_W = gz.T @ x     grad_b = gz.T @ 1
 
-A training forward (``forward``) saves s' when its (B, N) block in the accumulator dtype fits ``save_bytes``
+A training forward (``forward``) saves s' when its (B, N) block in x's dtype fits ``save_bytes``
 (default: the workspace bound): the forward kernels write it in their epilogue, and the backward then runs two GEMMs
 per chunk and no recompute. Otherwise z is recomputed: for float32 "tf32x3" (and the default) on sm_90a with
 16-byte aligned rows fused with sigmoid' (backends/fused.py: SigmoidGradGemm, whose epilogue writes gz, gz.T and
@@ -16,11 +16,11 @@ never formed beyond the saved s'. sigmoid' is taken as e / (1 + e)^2 with e = ex
 1 / (4 cosh(z / 2)^2) on the host (both accurate for every z). Only the gradients asked for are computed; the saved s'
 is only read.
 
-Half inputs (float16, bfloat16) on the GPU: z (when recomputed), sigmoid' and gz are formed in float32 (s' saved in
-float32), gz is rounded to the input type once, as the GEMMs' operand, and the GEMMs run on half tensor cores with
-float32 accumulation, reading x and W as they are (cuBLASLt); grad_x is summed over the chunks of N in float32 (when
-there are several) and every gradient rounded to the input type once, grad_b from float32 sums. On the host half
-inputs are computed in float32 and the gradients rounded at the end.
+Half inputs (float16, bfloat16) on the GPU: z (when recomputed), sigmoid' and gz are formed in float32 (a saved s' is
+stored in the input type), gz is rounded to the input type once, as the GEMMs' operand, and the GEMMs run on half tensor
+cores with float32 accumulation, reading x and W as they are (cuBLASLt); grad_x is summed over the chunks of N in
+float32 (when there are several) and every gradient rounded to the input type once, grad_b from float32 sums. On the
+host half inputs are computed in float32 and the gradients rounded at the end.
 
 Precision of the GEMMs, chosen per call with no global state read or changed: the forward precision's row of
 precision.TABLE. "tf32x3" for the fp32-accurate default and "tf32x3": float32 grad_W = gz.T @ x and
@@ -78,10 +78,11 @@ def chunk_columns(rows: int, n: int, k: int, itemsize: int, half: bool, workspac
 
 
 def saves(x_shape: tuple, n: int, dtype, budget: int) -> bool:
-    """Whether a training forward saves sigmoid'(z): its (B, N) block in the accumulator dtype fits ``budget``
+    """Whether a training forward saves sigmoid'(z): its (B, N) block in x's dtype fits ``budget``
     bytes (x_shape: x's shape, at least 1-d; dtype: any library's float dtype)."""
-    acc_item = 8 if "float64" in str(dtype) else 4
-    return len(x_shape) > 0 and math.prod(x_shape[:-1]) * n * acc_item <= budget
+    name = str(dtype)
+    item = 8 if "float64" in name else 2 if "float16" in name else 4  # bfloat16 included
+    return len(x_shape) > 0 and math.prod(x_shape[:-1]) * n * item <= budget
 
 
 def forward(
@@ -94,7 +95,7 @@ def forward(
     workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
     save_bytes: int | None = None,
 ) -> tuple[Any, Any]:
-    """A training step's forward: (out, saved), saved being sigmoid'(z) as a (B, N) array of the accumulator dtype
+    """A training step's forward: (out, saved), saved being sigmoid'(z) as a (B, N) array of x's dtype
     in the operands' library when it fits ``save_bytes`` (None: ``workspace_bytes``; 0: never), else None (the
     backward then recomputes z). Same arguments and result as linear_sigmoid_sum otherwise."""
     save_bytes = checks.save_bytes(save_bytes)
@@ -173,15 +174,14 @@ def _resolve(key, x, weight, bias, grad_out, saved, precision, workspace_bytes, 
     s_op = None
     if saved is not None:
         s_op = arrays.describe("saved", saved)
-        acc = acc_dtype(xo.dtype)
         if (
-            (s_op.library, s_op.device, s_op.dtype, s_op.shape) != (xo.library, xo.device, acc, (rows, n))
+            (s_op.library, s_op.device, s_op.dtype, s_op.shape) != (xo.library, xo.device, xo.dtype, (rows, n))
             or (n > 1 and s_op.strides[-1] != 1)
             or not s_op.plain
             or (rows > 1 and n > 1 and s_op.strides[0] != n)
         ):
             raise ValueError(
-                f"saved must be the contiguous ({rows}, {n}) {acc} array that forward() returned with "
+                f"saved must be the contiguous ({rows}, {n}) {xo.dtype} array that forward() returned with "
                 f"these operands, got a {s_op.library} {s_op.dtype} array of shape {s_op.shape}"
             )
     need_x, need_w, need_b = need[0], need[1], need[2] and bias is not None
@@ -241,7 +241,7 @@ def _host_runner(adapter, xo, rows, k, n, need_x, need_w, need_b, workspace_byte
                     np.matmul(x2, wc.T, out=z)
                     dsigmoid_into(z, z, None if b is None else widen(view(b)[start:stop], dtype))
                 else:
-                    z[...] = sp[:, start:stop]
+                    z[...] = widen(sp[:, start:stop], dtype)
                 z *= g2  # gz = g * sigmoid'(z)
                 if need_x:
                     gx += z @ wc
@@ -467,7 +467,7 @@ class _GpuBackward:
                 z_gemm.run(x, w_chunk, bias, g_acc, z if need_x else 0, gz_t, partial if need_b else 0, lt, stream)
             else:
                 if self.from_saved:
-                    src = saved + start * self.acc_item
+                    src = saved + start * item
                 elif z_gemm is None:  # K = 0: z is zero
                     runtime.memsetAsync(z, 0, rows * step * self.acc_item, stream)
                     src = z

@@ -35,7 +35,7 @@ import os
 from dataclasses import dataclass
 
 from . import checks, loader, tune
-from .backends import ITEMSIZE, Candidate, Executable, Problem, acc_dtype, cublas, fused, sm90, small_batch
+from .backends import ITEMSIZE, Candidate, Executable, Problem, cublas, fused, sm90, small_batch
 from .gemm.kernel import BM as CORE_BM
 from .plans import default_precision_candidates, precision_line
 from .precision import TABLE
@@ -213,7 +213,7 @@ def _device_guard():
 def linear_runner(adapter, ops, out_shape, rows, k, n, choice: Choice, save: bool = False):
     """run(x, w, b, stream) for a GPU signature: the caller's stream, output and workspace from the caller's
     allocator, copies only where the signature needs them, one call into the executable. With ``save`` it returns
-    (out, saved), saved (B, N) in the accumulator dtype holding sigmoid'(z)."""
+    (out, saved), saved (B, N) in x's dtype holding sigmoid'(z)."""
     xo = ops[0]
     device_id = xo.device_id
     empty = adapter.empty_fn(xo.dtype, device_id)
@@ -229,12 +229,12 @@ def linear_runner(adapter, ops, out_shape, rows, k, n, choice: Choice, save: boo
     empty_result = rows == 0
     zero_fill = adapter.zero
     flat = (rows, k)
-    empty_saved = adapter.empty_fn(acc_dtype(xo.dtype), device_id)
+    empty_saved = adapter.empty_fn(xo.dtype, device_id)
     out_of_memory = adapter.out_of_memory
-    item, acc_item = ITEMSIZE[xo.dtype], ITEMSIZE[acc_dtype(xo.dtype)]
+    item = ITEMSIZE[xo.dtype]
     needs = {
         "output": math.prod(out_shape) * item,
-        "sigmoid'(z) saved for backward": rows * n * acc_item if save else 0,
+        "sigmoid'(z) saved for backward": rows * n * item if save else 0,
         "workspace": ws_bytes,
         "copy of x": rows * k * item if x_copy else 0,
         "copy of weight": n * k * item if w_copy else 0,

@@ -17,7 +17,6 @@ from collections import OrderedDict
 from typing import Any
 
 from . import arrays, checks
-from .backends import acc_dtype
 from .precision import FP32_ACCURATE, TABLE
 from .precision import describe as describe_precision
 
@@ -161,7 +160,7 @@ def resolve_linear(
     key, x, weight, bias, precision, method, keepdims, workspace_bytes, stream=None, tune=None, save=False
 ) -> Plan:
     """Validate a linear_sigmoid_sum signature and build its plan (added to the cache when key is not None). With
-    ``save`` the plan returns (out, saved): saved (B, N) in the accumulator dtype holds sigmoid'(z) for a training
+    ``save`` the plan returns (out, saved): saved (B, N) in x's dtype holds sigmoid'(z) for a training
     step's backward."""
     raw_options = (precision, method, keepdims, workspace_bytes)
     signature = lambda x, w, b: linear_key(x, w, b, *raw_options)
@@ -330,7 +329,7 @@ def _no_stream(op):
 
 def _host_linear_runner(adapter, xo, out_shape, rows, k, n, exe, save):
     empty = adapter.empty_fn(xo.dtype, None)
-    empty_saved = adapter.empty_fn(acc_dtype(xo.dtype), None)
+    empty_saved = adapter.empty_fn(xo.dtype, None)
     view = adapter.host_view  # numpy subclasses (np.matrix, ...) are read as plain ndarrays
     refuse = _no_stream(xo)
     flat = (rows, k)

@@ -4,7 +4,7 @@
 ``linear_sigmoid_sum(x, weight, bias=None, *, precision=None, method="auto", workspace_bytes=256 MiB)`` is
 differentiable with respect to x, weight and bias. The forward is ``cupy_fused.linear_sigmoid_sum`` (NumPy backend
 for CPU tensors, the GPU planner for CUDA tensors, on torch's current stream). When autograd records the call and
-the (B, N) block of sigmoid'(z) in the accumulator dtype fits ``save_bytes`` (None: ``workspace_bytes``), the
+the (B, N) block of sigmoid'(z) in x's dtype fits ``save_bytes`` (None: ``workspace_bytes``), the
 forward kernels also write it and the backward needs no recompute; otherwise only x, weight and bias are saved.
 The backward is the package's one backward (``cupy_fused.backward``, shared with the plain-array layer): chunks of N
 whose (B, chunk) block fits ``workspace_bytes``, half inputs on half tensor cores with gz rounded once (see
@@ -111,10 +111,9 @@ def _train_fake(
     save_bytes: int,
 ) -> Tuple[Tensor, Tensor]:
     out = _forward_fake(x, weight, bias, precision, method, workspace_bytes)
-    acc = torch.float64 if x.dtype == torch.float64 else torch.float32
     rows = math.prod(x.shape[:-1])
     fits = backward.saves(tuple(x.shape), weight.shape[0], x.dtype, save_bytes)
-    saved = x.new_empty((rows, weight.shape[0]), dtype=acc) if fits else x.new_empty(0)
+    saved = x.new_empty((rows, weight.shape[0])) if fits else x.new_empty(0)  # sigmoid'(z) in x's dtype
     return out, saved
 
 

@@ -6,7 +6,7 @@
 //   inputs: rounded once there) and transposed to zt (zt[j * ldzt + r], in A), each when non-null: z is what
 //   grad_x = gz @ W reads (and for half inputs grad_W too), zt the K-major operand of grad_W = gz.T @ x (a GEMM over
 //   the batch reads it without transposing tiles; float32 and float64 only). src may be z itself when G is A (the
-//   recomputed block, in place). SAVED: src holds sigmoid'(z) already (saved by the forward),
+//   recomputed block, in place). SAVED: src holds sigmoid'(z) already (saved by the forward in T),
 //   gz[r, j] = g[r] * src[r, j]; src is only read. Tiles of 64 rows x 32 columns: a warp reads 32 consecutive
 //   columns of a row (8 rows a thread, all loads issued before the first use), and writes zt through shared memory,
 //   32 consecutive rows of a column at a time. partial (non-null): each tile's column sums of gz in A,
@@ -37,11 +37,15 @@ __device__ __forceinline__ void store_transposed(const A (&tile)[TR][TC + 1], A*
     }
 }
 
+// X if C, else Y
+template <bool C, typename X, typename Y> struct pick { using type = X; };
+template <typename X, typename Y> struct pick<false, X, Y> { using type = Y; };
+
 template <typename A, typename T, typename G, bool SAVED>
 __global__ void __launch_bounds__(256)
-sigmoid_grad(const A* src, long long lds, G* z, long long ldz, A* __restrict__ zt, long long ldzt,
-             A* __restrict__ partial, long long ldp, const T* __restrict__ bias, const A* __restrict__ g,
-             long long rows, long long cols) {
+sigmoid_grad(const typename pick<SAVED, T, A>::type* src, long long lds, G* z, long long ldz, A* __restrict__ zt,
+             long long ldzt, A* __restrict__ partial, long long ldp, const T* __restrict__ bias,
+             const A* __restrict__ g, long long rows, long long cols) {
     __shared__ A tile[TR][TC + 1];
     __shared__ A sums[8][TC];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -53,7 +57,7 @@ sigmoid_grad(const A* src, long long lds, G* z, long long ldz, A* __restrict__ z
 #pragma unroll
         for (int i = 0; i < PER; ++i) {
             const long long r = r0 + warp + 8 * i;
-            v[i] = (live_c && r < rows) ? src[r * lds + c] : A(0);
+            v[i] = (live_c && r < rows) ? A(cf::to_acc(src[r * lds + c])) : A(0);
         }
         const A b = (!SAVED && bias != nullptr && live_c) ? A(cf::to_acc(bias[c])) : A(0);
         A sum = A(0);

@@ -12,7 +12,7 @@ namespace fused {
 template <typename T, bool SAVE>
 __global__ void __launch_bounds__(256)
 fma_tile(const T* __restrict__ x, long long ldx, const T* __restrict__ w, long long ldw, const T* __restrict__ bias,
-         unsigned char* __restrict__ workspace, T* __restrict__ out, typename cf::acc<T>::type* __restrict__ saved, int B,
+         unsigned char* __restrict__ workspace, T* __restrict__ out, T* __restrict__ saved, int B,
          int N, int K, int splits,
          long long k_split, int group_m, unsigned long long epoch) {
     using A = typename cf::acc<T>::type;
@@ -75,7 +75,8 @@ fma_tile(const T* __restrict__ x, long long ldx, const T* __restrict__ w, long l
             if (nv[j]) {
                 const A z = acc[i][j] + bv[j];
                 s += cf::sigmoid(z);
-                if (SAVE && m0 + ty * 4 + i < B) saved[(long long)(m0 + ty * 4 + i) * N + n0 + tx + 16 * j] = cf::dsigmoid(z);
+                if (SAVE && m0 + ty * 4 + i < B)
+                    saved[(long long)(m0 + ty * 4 + i) * N + n0 + tx + 16 * j] = cf::from_acc<T>(cf::dsigmoid(z));
             }
 #pragma unroll
         for (int off = 8; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);

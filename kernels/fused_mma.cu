@@ -43,7 +43,7 @@ template <typename T> __device__ __forceinline__ T zero_of() { return cf::from_a
 template <typename T, Mode MODE, int BM, int BN, int WM, int WN, int STAGES, int MINB, bool ALIGNED, bool SAVE>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MINB)
 mma_tile(const T* __restrict__ x, long long ldx, const T* __restrict__ w, long long ldw, const T* __restrict__ bias,
-         unsigned char* __restrict__ workspace, T* __restrict__ out, float* __restrict__ saved, int B, int N, int K,
+         unsigned char* __restrict__ workspace, T* __restrict__ out, T* __restrict__ saved, int B, int N, int K,
          int splits,
          long long k_split, int group_m, unsigned long long epoch) {
     using TR = mma_traits<T, MODE>;
@@ -261,7 +261,9 @@ mma_tile(const T* __restrict__ x, long long ldx, const T* __restrict__ w, long l
                         const float z = acc[i][j][2 * h + q] + bv[j][q];
                         s += cf::sigmoid(z);
                         const int row = m0 + wm * WM + i * 16 + h * 8 + g;
-                        if (SAVE && row < B) saved[(long long)row * N + n0 + wn * WN + j * 8 + 2 * t + q] = cf::dsigmoid(z);
+                        if (SAVE && row < B)
+                            saved[(long long)row * N + n0 + wn * WN + j * 8 + 2 * t + q] =
+                                cf::from_acc<T>(cf::dsigmoid(z));
                     }
             s += __shfl_xor_sync(0xffffffffu, s, 1);
             s += __shfl_xor_sync(0xffffffffu, s, 2);

@@ -6,14 +6,14 @@
 // the launcher picks it only when z's base address and row stride keep every row 16-byte aligned.
 // carry (nullable) holds the sums of earlier column chunks, in double so that many chunks lose nothing; the result
 // goes to out (caller's dtype) when out is non-null, else to partial (double) for the next chunk. All offsets are
-// 64-bit. saved (nullable): sigmoid'(z + bias) of every element, row stride ld_saved, for a training step's
-// backward.
+// 64-bit. saved (nullable): sigmoid'(z + bias) of every element in the caller's dtype, row stride ld_saved, for a
+// training step's backward.
 #include "common.cuh"
 
 template <typename Z, typename T, int ROWS, bool VEC>
 __global__ void __launch_bounds__(256) sigmoid_sum(const Z* __restrict__ z, long long ldz, const T* __restrict__ bias,
                                                    const double* __restrict__ carry, double* __restrict__ partial,
-                                                   T* __restrict__ out, typename cf::acc<Z>::type* __restrict__ saved,
+                                                   T* __restrict__ out, T* __restrict__ saved,
                                                    long long ld_saved,
                                                    long long rows, long long cols) {
     using A = typename cf::acc<Z>::type;
@@ -25,8 +25,9 @@ __global__ void __launch_bounds__(256) sigmoid_sum(const Z* __restrict__ z, long
     for (int r = 0; r < ROWS; ++r) sums[r] = A(0);
 
     const long long body = VEC ? cols / V * V : 0;
-    // saved rows 16-byte aligned too: the VEC loop stores s' 16 bytes at a time
-    const bool saved_vec = ld_saved % V == 0 && reinterpret_cast<unsigned long long>(saved) % 16 == 0;
+    // the VEC loop stores V values of s' at a time where the saved rows are aligned for it
+    struct alignas(sizeof(T) * V) Saved { T v[V]; };
+    const bool saved_vec = ld_saved % V == 0 && reinterpret_cast<unsigned long long>(saved) % sizeof(Saved) == 0;
     if constexpr (VEC) {
         struct alignas(16) Pack { Z v[V]; };
 #pragma unroll 2
@@ -51,17 +52,21 @@ __global__ void __launch_bounds__(256) sigmoid_sum(const Z* __restrict__ z, long
                         sums[r] += cf::sigmoid(zv[v]);
                     }
                     if (saved != nullptr) {  // sigmoid' only for a training step's forward
-                        A ds[V];
+                        Saved ds;
 #pragma unroll
-                        for (int v = 0; v < V; ++v) ds[v] = cf::dsigmoid(zv[v]);
-                        A* dst = saved + (row0 + r) * ld_saved + j;
-                        if (sizeof(ds) == 16 && saved_vec) {  // one 16-byte store, as z was read
-                            float4 raw;
-                            memcpy(&raw, ds, sizeof(raw));
-                            __stcs(reinterpret_cast<float4*>(dst), raw);
+                        for (int v = 0; v < V; ++v) ds.v[v] = cf::from_acc<T>(cf::dsigmoid(zv[v]));
+                        T* dst = saved + (row0 + r) * ld_saved + j;
+                        if (saved_vec) {  // one store of V values, as z was read
+                            if constexpr (sizeof(Saved) == 16) {  // streaming, like the load
+                                float4 raw;
+                                memcpy(&raw, &ds, sizeof(raw));
+                                __stcs(reinterpret_cast<float4*>(dst), raw);
+                            } else {
+                                *reinterpret_cast<Saved*>(dst) = ds;
+                            }
                         } else {
 #pragma unroll
-                            for (int v = 0; v < V; ++v) dst[v] = ds[v];
+                            for (int v = 0; v < V; ++v) dst[v] = ds.v[v];
                         }
                     }
                 }
@@ -74,7 +79,7 @@ __global__ void __launch_bounds__(256) sigmoid_sum(const Z* __restrict__ z, long
             if (r < live) {
                 const A zv = A(cf::to_acc(z[(row0 + r) * ldz + j])) + b;
                 sums[r] += cf::sigmoid(zv);
-                if (saved != nullptr) saved[(row0 + r) * ld_saved + j] = cf::dsigmoid(zv);
+                if (saved != nullptr) saved[(row0 + r) * ld_saved + j] = cf::from_acc<T>(cf::dsigmoid(zv));
             }
     }
 

@@ -4,7 +4,7 @@
 //   Shared                   its shared memory
 //   prepare<T>(...)          before the unit's main loop (loads that can hide under it)
 //   finish<T>(acc, ..., cut) after it: the parts' exchange (part_exchange), its own work, the hand-over (hand_over)
-// T is the operands' element type: the bias and the result have it, the saved sigmoid' is fp32. The consumer
+// T is the operands' element type: the bias, the result and the saved sigmoid' have it. The consumer
 // warpgroups (256 threads, index ct, named barrier 1) run it; the producer warpgroup has left.
 #pragma once
 #include "common.cuh"
@@ -21,7 +21,7 @@ using ConsumerSync = cf::NamedSync<1, CONSUMERS>;
 struct Args {
     const void* bias;          // (N,) of the element type, or null
     void* out;                 // (rows,) of the element type
-    float* saved;              // (rows, N): sigmoid'(z) for the backward (SAVE instances only)
+    void* saved;               // (rows, N) of the element type: sigmoid'(z) for the backward (SAVE instances only)
     unsigned char* workspace;  // part counters at 0 and row counters (zeroed by the host), parts, row parts
     long long row_counters_off, zpart_off, row_part_off;  // byte offsets in the workspace
     int rows, n;                                          // B and N of the call
@@ -138,7 +138,8 @@ template <int BN, bool SAVE, Sig S> struct RowSigmoidSum {
                     if (n < a.n) {
                         const float z = acc[4 * j + 2 * h + q] + bias[c];
                         s += sigmoid<S>(z);
-                        if (SAVE && row < a.rows) a.saved[(long long)row * a.n + n] = cf::dsigmoid(z);
+                        if (SAVE && row < a.rows)
+                            static_cast<T*>(a.saved)[(long long)row * a.n + n] = cf::from_acc<T>(cf::dsigmoid(z));
                     }
                 }
             s += __shfl_xor_sync(0xffffffffu, s, 1);
@@ -190,7 +191,8 @@ template <int BN, bool SAVE, Sig S> struct ColSigmoidSum {
                     if (n[h] < a.n) {
                         const float z = acc[4 * j + 2 * h + q] + bias[h];
                         s += sigmoid<S>(z);
-                        if (SAVE && b < a.rows) a.saved[(long long)b * a.n + n[h]] = cf::dsigmoid(z);
+                        if (SAVE && b < a.rows)
+                            static_cast<T*>(a.saved)[(long long)b * a.n + n[h]] = cf::from_acc<T>(cf::dsigmoid(z));
                     }
                 s += __shfl_xor_sync(0xffffffffu, s, 4);
                 s += __shfl_xor_sync(0xffffffffu, s, 8);

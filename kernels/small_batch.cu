@@ -44,7 +44,7 @@ template <typename T, int BT, int RW, int NW, bool VEC, bool SAVE>
 __global__ void __launch_bounds__(NW * 32, 1)
 small_batch(const T* __restrict__ x, long long ldx, const T* __restrict__ w, long long ldw,
             const T* __restrict__ bias, unsigned char* __restrict__ workspace, T* __restrict__ out,
-            typename cf::acc<T>::type* __restrict__ saved, int B, int N,
+            T* __restrict__ saved, int B, int N,
             int K, int splits, long long k_split, unsigned long long epoch) {
     using A = typename cf::acc<T>::type;
     constexpr int VE = Pack<T>::VE, NV = 8 / VE;  // vectors per lane and row per chunk
@@ -171,7 +171,7 @@ small_batch(const T* __restrict__ x, long long ldx, const T* __restrict__ w, lon
                     z += acc[r][b];
                     if (bias != nullptr) z += A(cf::to_acc(bias[n]));
                     value = cf::sigmoid(z);
-                    if (SAVE) saved[(long long)(b0 + b) * N + n] = cf::dsigmoid(z);
+                    if (SAVE) saved[(long long)(b0 + b) * N + n] = cf::from_acc<T>(cf::dsigmoid(z));
                 }
                 sg[(warp * RW + r) * BT + b] = value;
             }

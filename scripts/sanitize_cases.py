@@ -67,8 +67,7 @@ def run_candidates(x, w, b, dtype, precision, info, only=""):
             # zeroed: the grid hand-over reads its flags before any write (compared with a fresh 64-bit epoch per
             # call, so any earlier content is valid); initcheck would report each of those reads
             ws = cp.zeros(max(exe.workspace_bytes, 1), cp.uint8)
-            acc = np.float64 if dtype == "float64" else np.float32
-            saved = cp.empty((rows, n), acc) if saves else None
+            saved = cp.empty((rows, n), x.dtype) if saves else None  # sigmoid' in x's dtype
             exe.run(
                 x.data.ptr,
                 w.data.ptr,

@@ -69,13 +69,12 @@ def check(make, p, x, w, b, precision):
     assert not torch.isnan(out).any()
     assert rel_err(out.double().cpu().numpy(), ref) <= budget(x, w, b, precision, ref)
     assert torch.equal(run(exe, x, w, b), out)  # bit-identical
-    acc = torch.float64 if x.dtype == torch.float64 else torch.float32
-    saved = torch.full((x.shape[0], w.shape[0]), float("nan"), device="cuda", dtype=acc)
+    saved = torch.full((x.shape[0], w.shape[0]), float("nan"), device="cuda", dtype=x.dtype)  # in x's dtype
     assert torch.equal(run(make(dataclasses.replace(p, saves=True)), x, w, b, saved), out)
     exact = dsigmoid(torch_linear(*(None if t is None else t.double() for t in (x, w, b))))
     peer = dsigmoid(torch_linear(x, w, b, "ieee" if precision in (None, "tf32x3") else precision))
     dtype = str(x.dtype).removeprefix("torch.")
-    assert rel_err(saved.cpu(), exact.cpu()) <= 2 * rel_err(peer.cpu(), exact.cpu()) + GPU_EPS[dtype]
+    assert rel_err(saved.double().cpu(), exact.cpu()) <= 2 * rel_err(peer.double().cpu(), exact.cpu()) + GPU_EPS[dtype]
 
 
 def unaligned(t, offset=1):

@@ -51,9 +51,12 @@ def test_gradients_within_error_budget(rng, dtype, batch, k, n):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 def test_tiny_workspace_gives_the_same_gradients(rng, dtype):
     tensors, g = inputs(rng, (33,), 20, 100, dtype)
-    whole = grads(cft.linear_sigmoid_sum, tensors, g)
+    # recomputed both ways (a saved sigmoid' is rounded to float16: test_saved_and_recomputed_backward_agree)
+    whole = grads(lambda x, w, b: cft.linear_sigmoid_sum(x, w, b, save_bytes=0), tensors, g)
     for workspace in (1, 33 * 4 * 8, 33 * 4 * 30):
-        chunked = grads(lambda x, w, b: cft.linear_sigmoid_sum(x, w, b, workspace_bytes=workspace), tensors, g)
+        chunked = grads(
+            lambda x, w, b: cft.linear_sigmoid_sum(x, w, b, workspace_bytes=workspace, save_bytes=0), tensors, g
+        )
         for c, o in zip(chunked, whole):
             torch.testing.assert_close(c, o, rtol=1e-5 if dtype == torch.float32 else 2e-3, atol=1e-6)
 
@@ -168,6 +171,9 @@ def test_custom_ops_are_registered_and_pass_opcheck(rng):
     train = torch.ops.cupy_fused.linear_sigmoid_sum_train.default
     torch.library.opcheck(train, (x, w, b, None, "auto", 1024, 2**20), test_utils=tests)
     torch.library.opcheck(train, (x, w, b, None, "auto", 1024, 0), test_utils=tests)
+    half = [t.detach().bfloat16().requires_grad_(True) for t in (x, w, b)]  # saved sigmoid' in x's dtype
+    torch.library.opcheck(train, (*half, None, "auto", 1024, 2**20), test_utils=tests)
+    assert train(*half, None, "auto", 1024, 2**20)[1].dtype == torch.bfloat16
     saved = train(x, w, b, None, "auto", 1024, 2**20)[1].detach()
     for need in [(True, True, True), (False, True, False)]:
         for s in (None, saved):
@@ -347,6 +353,12 @@ def test_the_save_budget_decides(rng, monkeypatch):
         assert (seen[-1] is not None) == saves, budget
         if saves:
             assert seen[-1].shape == (6, 10) and seen[-1].dtype == torch.float32
+    half, g16 = inputs(rng, (6,), 4, 10, torch.bfloat16)  # in x's dtype: 6 x 10 x 2 = 120 bytes
+    for budget, saves in ((120, True), (119, False)):
+        grads(lambda *t, budget=budget: cft.linear_sigmoid_sum(*t, save_bytes=budget), half, g16)
+        assert (seen[-1] is not None) == saves, budget
+        if saves:
+            assert seen[-1].shape == (6, 10) and seen[-1].dtype == torch.bfloat16
     with pytest.raises(ValueError, match="save_bytes must be None or a non-negative int"):
         grads(lambda *t: cft.linear_sigmoid_sum(*t, save_bytes=-1), tensors, g)
 

@@ -7,7 +7,7 @@ caller's raw stream and only queues work:
     executable.workspace_bytes                        bytes the caller's allocator provides per call (0: none)
     executable.run(x, w, b, out, workspace, stream, saved=0)
                                                       addresses as ints (b = 0 without bias, workspace = 0 if none;
-                                                      saved: a (B, N) accumulator-dtype array that receives
+                                                      saved: a (B, N) array of x's dtype that receives
                                                       sigmoid'(z) for a training step's backward: given exactly
                                                       when the problem ``saves``, 0 otherwise)
     executable.describe()                             the kernel(s) and launch shape, for explain()

@@ -88,7 +88,7 @@ class TwoPass:
                     carry if c0 else 0,
                     0 if last else carry,
                     out + r0 * p.itemsize if last else 0,
-                    saved + (r0 * p.n + c0) * p.acc_itemsize if saved else 0,
+                    saved + (r0 * p.n + c0) * p.itemsize if saved else 0,
                     cols,
                 )
 

@@ -54,6 +54,16 @@ def _sigmoid_in_place(z: np.ndarray, bias: np.ndarray | None) -> None:
     np.reciprocal(z, out=z)
 
 
+def save_dsigmoid(saved: np.ndarray, z: np.ndarray, bias: np.ndarray | None, dtype: str) -> None:
+    """saved (the caller's dtype; bfloat16 as int16 bits) <- sigmoid'(z + bias), rounded to nearest."""
+    if saved.dtype == z.dtype:
+        dsigmoid_into(saved, z, bias)
+        return
+    block = np.empty(z.shape, z.dtype)
+    dsigmoid_into(block, z, bias)
+    store(block, saved, dtype)
+
+
 def dsigmoid_into(dst: np.ndarray, z: np.ndarray, bias: np.ndarray | None) -> None:
     """dst <- sigmoid'(z + bias) = 1 / (4 cosh((z + bias) / 2)^2): accurate for any z (no cancellation in 1 - s);
     cosh overflows to inf where the true value underflows, giving 0."""
@@ -92,13 +102,13 @@ class Linear:
         self.direct = self.step >= n and dtype in ("float32", "float64")  # one chunk, summed straight into out
 
     def run(self, x, w, b, out, saved=None) -> None:
-        """saved: None, or a (rows, N) compute-dtype array that receives sigmoid'(z) for a training step."""
+        """saved: None, or a (rows, N) array of the caller's dtype that receives sigmoid'(z) for a training step."""
         dtype, compute = self.dtype, self.compute
         xs = widen(x, dtype)
         if self.direct:
             z = _matmul(xs, w.T)
             if saved is not None:
-                dsigmoid_into(saved, z, b)
+                save_dsigmoid(saved, z, b, dtype)
             _sigmoid_in_place(z, b)
             z.sum(axis=1, out=out)
             return
@@ -112,7 +122,7 @@ class Linear:
             _matmul(xs, widen(w[start:stop], dtype).T, out=z)
             bc = None if b is None else widen(b[start:stop], dtype)
             if saved is not None:
-                dsigmoid_into(saved[:, start:stop], z, bc)
+                save_dsigmoid(saved[:, start:stop], z, bc, dtype)
             _sigmoid_in_place(z, bc)
             acc += z.sum(axis=1, dtype=compute)
         store(acc.astype(compute), out, dtype)
