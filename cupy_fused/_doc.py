@@ -37,8 +37,9 @@ PARAMS = {
     "workspace_bytes": """workspace_bytes: bound on the block of z of the two-pass method (which uses at most 64 MiB)
         and the (B, chunk of N) block of the NumPy backend, and on the split copy of x some fused kernels make
         (default 256 MiB).""",
-    "save_bytes": """save_bytes: the budget for saving sigmoid'(z) in a training call (None: workspace_bytes; 0:
-        always recompute in the backward).""",
+    "save_bytes": """save_bytes: the budget for saving sigmoid'(z) in x's dtype in a training call (None:
+        workspace_bytes, and for float16 / bfloat16 inputs any size, which is the memory torch autograd keeps of
+        sigmoid's output; 0: always recompute in the backward).""",
 }
 
 

@@ -77,12 +77,29 @@ def chunk_columns(rows: int, n: int, k: int, itemsize: int, half: bool, workspac
     return backends.chunk_columns(n, itemsize * (max(rows, 1) + (2 * k if half else 0)), workspace_bytes)
 
 
-def saves(x_shape: tuple, n: int, dtype, budget: int) -> bool:
-    """Whether a training forward saves sigmoid'(z): its (B, N) block in x's dtype fits ``budget``
-    bytes (x_shape: x's shape, at least 1-d; dtype: any library's float dtype)."""
+def saved_bytes(x_shape: tuple, n: int, dtype) -> int:
+    """Bytes of sigmoid'(z)'s (B, N) block in x's dtype (x_shape: x's shape, at least 1-d; dtype: any library's
+    float dtype)."""
     name = str(dtype)
     item = 8 if "float64" in name else 2 if "float16" in name else 4  # bfloat16 included
-    return len(x_shape) > 0 and math.prod(x_shape[:-1]) * n * item <= budget
+    return math.prod(x_shape[:-1]) * n * item
+
+
+def save_budget(save_bytes: int | None, workspace_bytes: int, x_shape: tuple, n: int, dtype) -> int:
+    """What a training forward may spend on saving sigmoid'(z): ``save_bytes`` when given, else the workspace bound,
+    and for half inputs the saved block whatever its size. In x's dtype that block is the size of what torch autograd
+    keeps of sigmoid's output, so saving it costs no more memory than torch's own step, where the recompute costs a
+    fourth GEMM (benchmarks/NOTES.md, session 17)."""
+    if save_bytes is not None:
+        return save_bytes
+    if any(h in str(dtype) for h in HALF):
+        return max(workspace_bytes, saved_bytes(x_shape, n, dtype))
+    return workspace_bytes
+
+
+def saves(x_shape: tuple, n: int, dtype, budget: int) -> bool:
+    """Whether a training forward saves sigmoid'(z): its (B, N) block in x's dtype fits ``budget`` bytes."""
+    return len(x_shape) > 0 and saved_bytes(x_shape, n, dtype) <= budget
 
 
 def forward(
@@ -96,12 +113,11 @@ def forward(
     save_bytes: int | None = None,
 ) -> tuple[Any, Any]:
     """A training step's forward: (out, saved), saved being sigmoid'(z) as a (B, N) array of x's dtype
-    in the operands' library when it fits ``save_bytes`` (None: ``workspace_bytes``; 0: never), else None (the
+    in the operands' library when it fits ``save_bytes`` (None: ``save_budget``'s default; 0: never), else None (the
     backward then recomputes z). Same arguments and result as linear_sigmoid_sum otherwise."""
-    save_bytes = checks.save_bytes(save_bytes)
-    budget = workspace_bytes if save_bytes is None else save_bytes
     n = weight.shape[0] if len(weight.shape) == 2 else 0
-    if not saves(tuple(x.shape), n, getattr(x, "dtype", ""), budget):
+    shape, dtype = tuple(x.shape), getattr(x, "dtype", "")
+    if not saves(shape, n, dtype, save_budget(checks.save_bytes(save_bytes), workspace_bytes, shape, n, dtype)):
         from .api import linear_sigmoid_sum
 
         return linear_sigmoid_sum(

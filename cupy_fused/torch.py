@@ -2,12 +2,12 @@
 ``import cupy_fused`` does not.
 
 ``linear_sigmoid_sum(x, weight, bias=None, *, precision=None, method="auto", workspace_bytes=256 MiB)`` is
-differentiable with respect to x, weight and bias. The forward is ``cupy_fused.linear_sigmoid_sum`` (NumPy backend
-for CPU tensors, the GPU planner for CUDA tensors, on torch's current stream). When autograd records the call and
-the (B, N) block of sigmoid'(z) in x's dtype fits ``save_bytes`` (None: ``workspace_bytes``), the
-forward kernels also write it and the backward needs no recompute; otherwise only x, weight and bias are saved.
-The backward is the package's one backward (``cupy_fused.backward``, shared with the plain-array layer): chunks of N
-whose (B, chunk) block fits ``workspace_bytes``, half inputs on half tensor cores with gz rounded once (see
+differentiable with respect to x, weight and bias. The forward is ``cupy_fused.linear_sigmoid_sum`` (NumPy backend for
+CPU tensors, the GPU planner for CUDA tensors, on torch's current stream). When autograd records the call and the (B, N)
+block of sigmoid'(z) in x's dtype fits ``save_bytes`` (None: ``workspace_bytes``, and any size for half inputs), the
+forward kernels also write it and the backward needs no recompute; otherwise only x, weight and bias are saved. The
+backward is the package's one backward (``cupy_fused.backward``, shared with the plain-array layer): chunks of N whose
+(B, chunk) block fits ``workspace_bytes``, half inputs on half tensor cores with gz rounded once (see
 docs/precision.md), only the gradients autograd asks for are computed, and the GEMMs' precision is chosen per call from
 the forward's (tf32x3 on our GEMM or strict fp32 for the default and "tf32x3", strict fp32 for "ieee"; TF32 for "tf32";
 bf16 operands for "bf16"; CPU tensors always strict). No global setting of torch is read or changed. Double backward is
@@ -279,7 +279,8 @@ def linear_sigmoid_sum(
         checks.workspace_bytes(workspace_bytes)
         checks.save_bytes(save_bytes)
     training = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias))
-    budget = workspace_bytes if save_bytes is None else save_bytes
+    n = weight.shape[0] if weight.dim() == 2 else 0  # a malformed weight is refused where the plan is resolved
+    budget = backward.save_budget(save_bytes, workspace_bytes, tuple(x.shape), n, x.dtype)
     if _eager(x, weight, bias):
         if training:
             return _eager_training(x, weight, bias, precision, method, workspace_bytes, budget)

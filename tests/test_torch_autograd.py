@@ -359,6 +359,10 @@ def test_the_save_budget_decides(rng, monkeypatch):
         assert (seen[-1] is not None) == saves, budget
         if saves:
             assert seen[-1].shape == (6, 10) and seen[-1].dtype == torch.bfloat16
+    # by default half inputs save whatever the workspace bound (the size of what torch keeps of sigmoid's output)
+    for case, g_case, saves in ((tensors, g, False), (half, g16, True)):
+        grads(lambda *t: cft.linear_sigmoid_sum(*t, workspace_bytes=64), case, g_case)
+        assert (seen[-1] is not None) == saves, case[0].dtype
     with pytest.raises(ValueError, match="save_bytes must be None or a non-negative int"):
         grads(lambda *t: cft.linear_sigmoid_sum(*t, save_bytes=-1), tensors, g)
 
