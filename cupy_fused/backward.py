@@ -5,16 +5,15 @@ With g the gradient of the output, s' = sigmoid'(x @ W.T + b):
 
     gz = g * s'     grad_x = gz @ W     grad_W = gz.T @ x     grad_b = gz.T @ 1
 
-A training forward (``forward``) saves s' when its (B, N) block in x's dtype fits ``save_bytes``
-(default: the workspace bound): the forward kernels write it in their epilogue, and the backward then runs two GEMMs
-per chunk and no recompute. Otherwise z is recomputed: for float32 "tf32x3" (and the default) on sm_90a with
-16-byte aligned rows fused with sigmoid' (backends/fused.py: SigmoidGradGemm, whose epilogue writes gz, gz.T and
-grad_b's column sums: z never reaches memory), elsewhere by a GEMM whose z a second kernel turns into gz. Either way the
-backward works over chunks of N whose (B, chunk) blocks (z or gz, and gz.T when grad_W is asked for: the K-major
-operand of grad_W = gz.T @ x, written by the kernel that forms gz) fit ``workspace_bytes``; the (B, N) matrix is
-never formed beyond the saved s'. sigmoid' is taken as e / (1 + e)^2 with e = exp(-|z|) on the GPU and as
-1 / (4 cosh(z / 2)^2) on the host (both accurate for every z). Only the gradients asked for are computed; the saved s'
-is only read.
+A training forward (``forward``) saves s' when its (B, N) block in x's dtype fits ``save_bytes`` (default: the workspace
+bound, and any size for half inputs: ``save_budget``): the forward kernels write it in their epilogue, and the backward
+then runs two GEMMs per chunk and no recompute. Otherwise z is recomputed: for float32 "tf32x3" (and the default) on
+sm_90a with 16-byte aligned rows fused with sigmoid' (backends/fused.py: SigmoidGradGemm, whose epilogue writes gz, gz.T
+and grad_b's column sums: z never reaches memory), elsewhere by a GEMM whose z a second kernel turns into gz. Either way
+the backward works over chunks of N whose (B, chunk) blocks (z or gz, and gz.T when grad_W is asked for: the K-major
+operand of grad_W = gz.T @ x, written by the kernel that forms gz) fit ``workspace_bytes``; the (B, N) matrix is never
+formed beyond the saved s'. sigmoid' is taken as e / (1 + e)^2 with e = exp(-|z|) on the GPU and as 1 / (4 cosh(z /
+2)^2) on the host (both accurate for every z). Only the gradients asked for are computed; the saved s' is only read.
 
 Half inputs (float16, bfloat16) on the GPU: z (when recomputed), sigmoid' and gz are formed in float32 (a saved s' is
 stored in the input type), gz is rounded to the input type once, as the GEMMs' operand, and the GEMMs run on half tensor
@@ -81,7 +80,7 @@ def saved_bytes(x_shape: tuple, n: int, dtype) -> int:
     """Bytes of sigmoid'(z)'s (B, N) block in x's dtype (x_shape: x's shape, at least 1-d; dtype: any library's
     float dtype)."""
     name = str(dtype)
-    item = 8 if "float64" in name else 2 if "float16" in name else 4  # bfloat16 included
+    item = 8 if "float64" in name else 2 if "float16" in name else 4  # "float16" matches bfloat16 too
     return math.prod(x_shape[:-1]) * n * item
 
 

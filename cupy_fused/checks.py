@@ -30,9 +30,9 @@ def device_memory_error(call: str, device_id: int, needs: dict[str, int]) -> Out
     parts = ", ".join(f"{what} {_size(n)}" for what, n in needs.items() if n)
     return OutOfDeviceMemory(
         f"out of device memory on cuda:{device_id}: {call} needs {_size(sum(needs.values()))} ({parts}) beyond its "
-        f"inputs, and {_size(free)} of {_size(total)} are free; pass a smaller workspace_bytes (or save_bytes in "
-        "training) to compute in more chunks, or split weight's rows over GPUs "
-        "(cupy_fused.torch.sharded_linear_sigmoid_sum, cupy_fused.dask)"
+        f"inputs, and {_size(free)} of {_size(total)} are free; pass a smaller workspace_bytes to compute in more "
+        "chunks (in training, save_bytes=0 to recompute sigmoid' instead of keeping it), or split weight's rows "
+        "over GPUs (cupy_fused.torch.sharded_linear_sigmoid_sum, cupy_fused.dask)"
     )
 
 

@@ -30,8 +30,9 @@ __device__ __forceinline__ double sigmoid(double z) { return 1.0 / (1.0 + exp(-z
 
 // sigmoid'(z) = s (1 - s) = e / (1 + e)^2 with e = exp(-|z|): accurate for every z (no cancellation in 1 - s),
 // 0 where it underflows, NaN for NaN. What the backward needs (gz = g * sigmoid'(z)). The linear kernels store it
-// to `saved`, in the caller's dtype, in their instances with the template flag SAVE (a training forward). A compile-time flag, not a null
-// test: the run-time test alone, never taken, made the tf32x3 wgmma kernel 7-8% slower (H100, 4096^3).
+// to `saved`, in the caller's dtype, in their instances with the template flag SAVE (a training forward). A
+// compile-time flag, not a null test: the run-time test alone, never taken, made the tf32x3 wgmma kernel 7-8% slower
+// (H100, 4096^3).
 template <typename A> __device__ __forceinline__ A dsigmoid(A z) {
     const A e = exp(-fabs(z));
     return e / ((A(1) + e) * (A(1) + e));

@@ -86,8 +86,10 @@ def run_backward(rng, rows, k, n, dtype, precision):
     b = array(rng, (1, n), dtype, 0)[0]
     g = array(rng, (rows, 1), dtype, 0)
     launches = 0
-    for workspace in (256 * 2**20, 4096):
-        out, saved = cupy_fused.backward.forward(x, w, b, precision=precision, workspace_bytes=workspace)
+    for workspace, save_bytes in ((256 * 2**20, None), (4096, 0)):  # saved; recomputed (in chunks)
+        out, saved = cupy_fused.backward.forward(
+            x, w, b, precision=precision, workspace_bytes=workspace, save_bytes=save_bytes
+        )
         grad(x, w, b, g, precision=precision, workspace_bytes=workspace, saved=saved)
         grad(x, w, None, g, precision=precision, workspace_bytes=workspace)
         launches += 3
