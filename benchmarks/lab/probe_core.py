@@ -8,6 +8,11 @@ CUDA-graph replay of 20 back-to-back calls over rotating input sets (2x the L2 i
 relative error against float64. Full rows go to OUT/probe_core.json, a short table last.
 
     PYTHONPATH=$PWD python3 benchmarks/lab/probe_core.py [--quick] [--shape DTYPE B K N ...] [--skip PREFIX ...]
+        [--saves]
+
+``--saves``: the training forward's candidates, each also storing sigmoid'(z) (B, N) in x's dtype, and "ours auto"
+as ``backward.forward`` with every size saved, whose plan is printed (session 17: the saving bf16 forward at
+16384 x 1024 x 65536 took 6.1 ms on cuBLAS + float32 z blocks in a training step).
 """
 
 from __future__ import annotations
@@ -22,10 +27,11 @@ import time
 import torch
 
 import cupy_fused
-from cupy_fused import arrays, loader, planner
+from cupy_fused import arrays, backward, loader, planner
 from cupy_fused.bench.peers import triton_peer
 from cupy_fused.bench.timing import GpuTimer, reference
 from cupy_fused.gemm.kernel import GemmKernel
+from cupy_fused.plans import CACHE, linear_key
 
 SHAPES = [
     ("bfloat16", 1, 4096, 4096),
@@ -45,21 +51,23 @@ SHAPES = [
 QUICK = [SHAPES[i] for i in (0, 1, 3, 4, 5, 7, 8, 10)]
 
 
-def exe_fn(exe, sets, rows, dtype):
-    """f(i) running a built executable on input set i (output and workspace from torch's allocator)."""
+def exe_fn(exe, sets, rows, dtype, saved=None):
+    """f(i) running a built executable on input set i (output and workspace from torch's allocator; sigmoid'(z) into
+    ``saved`` when given)."""
     stream = lambda: torch.cuda.current_stream().cuda_stream
 
     def f(i):
         x, w, b = sets[i]
         out = torch.empty(rows, 1, device="cuda", dtype=dtype)
         ws = torch.empty(max(exe.workspace_bytes, 1), device="cuda", dtype=torch.uint8)
-        exe.run(x.data_ptr(), w.data_ptr(), b.data_ptr(), out.data_ptr(), ws.data_ptr(), stream(), 0)
+        s = 0 if saved is None else saved.data_ptr()
+        exe.run(x.data_ptr(), w.data_ptr(), b.data_ptr(), out.data_ptr(), ws.data_ptr(), stream(), s)
         return out
 
     return f
 
 
-def probe(dtype_name, B, K, N, l2, rows_out, skip=()):
+def probe(dtype_name, B, K, N, l2, rows_out, skip=(), saves=False):
     dtype = getattr(torch, dtype_name)
     torch.manual_seed(B + K + N)
     bound = 1 / math.sqrt(K)
@@ -82,24 +90,28 @@ def probe(dtype_name, B, K, N, l2, rows_out, skip=()):
     peer = triton_peer()
     if peer is not None:
         contenders.append(("triton", lambda i: peer(*sets[i])))
-    contenders.append(("ours auto", lambda i: cupy_fused.linear_sigmoid_sum(*sets[i], precision=precision)))
+    if saves:
+        contenders.append(("ours auto", lambda i: backward.forward(*sets[i], precision=precision, save_bytes=2**62)[0]))
+    else:
+        contenders.append(("ours auto", lambda i: cupy_fused.linear_sigmoid_sum(*sets[i], precision=precision)))
     x, w, b = sets[0]
+    saved = torch.empty(B, N, device="cuda", dtype=dtype) if saves else None
     ops = [arrays.describe(name, t) for name, t in zip(("x", "weight", "bias"), (x, w, b))]
-    p, _ = planner.problem_of(ops, B, K, N, 256 * 2**20)
+    p, _ = planner.problem_of(ops, B, K, N, 256 * 2**20, save=saves)
     info = loader.device_info(0)
     best_core = None
     for cand in planner.candidates(p, precision, "auto", info, tuning=True):
         if any(cand.kernel.startswith(prefix) for prefix in skip):
             continue
         exe = cand.build()
-        contenders.append((cand.kernel, exe_fn(exe, sets, B, dtype)))
+        contenders.append((cand.kernel, exe_fn(exe, sets, B, dtype, saved)))
         if cand.kernel.startswith("sm90") and best_core is None:
             best_core = (cand, exe)
     if best_core is not None and dtype_name != "float32":
         spec = best_core[1]._spec
         exact = dataclasses.replace(spec, operand=dataclasses.replace(spec.operand, sigmoid="Exact"))
         exe = GemmKernel(exact, B, N, K, K, K, 0, best_core[1].streamed > 0)
-        contenders.append((best_core[0].kernel + ":exact", exe_fn(exe, sets, B, dtype)))
+        contenders.append((best_core[0].kernel + ":exact", exe_fn(exe, sets, B, dtype, saved)))
     rows = []
     tf32 = dtype_name == "float32"
     for name, fn in contenders:
@@ -118,8 +130,13 @@ def probe(dtype_name, B, K, N, l2, rows_out, skip=()):
     floor_us = per_set / 3.1e12 * 1e6
     for r in rows:
         r["floor_us"] = floor_us
-    plan = cupy_fused.plan(x, w, b, precision=precision)
-    print("   auto:", [line for line in plan.explain().splitlines() if line.startswith(("kernel", "chosen"))])
+    if saves:
+        key = linear_key(x, w, b, precision, "auto", True, 256 * 2**20) + ("saving",)
+        plan = CACHE.get(key)
+    else:
+        plan = cupy_fused.plan(x, w, b, precision=precision)
+    if plan is not None:
+        print("   auto:", [line for line in plan.explain().splitlines() if line.startswith(("kernel", "chosen"))])
     rows_out.extend(rows)
 
 
@@ -129,6 +146,7 @@ def main():
     parser.add_argument("--shape", nargs=4, action="append", metavar=("DTYPE", "B", "K", "N"))
     parser.add_argument("--budget", type=float, default=280, help="start no shape after this many seconds")
     parser.add_argument("--skip", nargs="+", default=[], metavar="PREFIX", help="leave out candidates named so")
+    parser.add_argument("--saves", action="store_true", help="the training forward's candidates (storing sigmoid')")
     args = parser.parse_args()
     shapes = (
         [(d, int(b), int(k), int(n)) for d, b, k, n in args.shape] if args.shape else (QUICK if args.quick else SHAPES)
@@ -140,7 +158,7 @@ def main():
         if time.perf_counter() - start > args.budget:
             print("budget spent: skipped", shape)
             continue
-        probe(*shape, l2, rows, args.skip)
+        probe(*shape, l2, rows, args.skip, args.saves)
         torch.cuda.empty_cache()
     out = os.environ.get("OUT", ".")
     with open(os.path.join(out, "probe_core.json"), "w") as f:
