@@ -279,8 +279,9 @@ def linear_sigmoid_sum(
         checks.workspace_bytes(workspace_bytes)
         checks.save_bytes(save_bytes)
     training = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias))
-    n = weight.shape[0] if weight.dim() == 2 else 0  # a malformed weight is refused where the plan is resolved
-    budget = backward.save_budget(save_bytes, workspace_bytes, tuple(x.shape), n, x.dtype)
+    if training:
+        n = weight.shape[0] if weight.dim() == 2 else 0  # a malformed weight is refused where the plan is resolved
+        budget = backward.save_budget(save_bytes, workspace_bytes, tuple(x.shape), n, x.dtype)
     if _eager(x, weight, bias):
         if training:
             return _eager_training(x, weight, bias, precision, method, workspace_bytes, budget)
