@@ -7,9 +7,9 @@
 //   grad_x = gz @ W reads (and for half inputs grad_W too), zt the K-major operand of grad_W = gz.T @ x (a GEMM over
 //   the batch reads it without transposing tiles; float32 and float64 only). src may be z itself when G is A (the
 //   recomputed block, in place). SAVED: src holds sigmoid'(z) already (saved by the forward in T),
-//   gz[r, j] = g[r] * src[r, j]; src is only read. Tiles of 64 rows x 32 columns: a warp reads 32 consecutive
-//   columns of a row (8 rows a thread, all loads issued before the first use), and writes zt through shared memory,
-//   32 consecutive rows of a column at a time. partial (non-null): each tile's column sums of gz in A,
+//   gz[r, j] = g[r] * src[r, j]; src is only read. Tiles of 64 rows x 32 columns (x 128 where G is a half type): a
+//   warp reads 32 consecutive columns of a row (8 rows a thread, and 4 such column groups for half G, all loads
+//   issued before the first use), and writes zt through shared memory, 32 consecutive rows of a column at a time. partial (non-null): each tile's column sums of gz in A,
 //   partial[tile_row * ldp + j] (tile_row = r / 64), in a fixed order.
 // bw::column_sums<A, T>: out[j] = sum over tiles t of partial[t * ldp + j], cast to T: grad_b from the partial
 //   sums, in a fixed order (deterministic, no atomics).
@@ -46,38 +46,56 @@ __global__ void __launch_bounds__(256)
 sigmoid_grad(const typename pick<SAVED, T, A>::type* src, long long lds, G* z, long long ldz, A* __restrict__ zt,
              long long ldzt, A* __restrict__ partial, long long ldp, const T* __restrict__ bias,
              const A* __restrict__ g, long long rows, long long cols) {
-    __shared__ A tile[TR][TC + 1];
-    __shared__ A sums[8][TC];
+    // Half operands (G narrower than A: no zt) take V = 4 column groups a lane, tiles of 64 x 128: a warp's load of
+    // 32 consecutive 2-byte values is 64 bytes, and 8 of them in flight a thread left the H100's HBM at a third of
+    // its bandwidth (benchmarks/NOTES.md, session 17).
+    constexpr int V = sizeof(G) < sizeof(A) ? 4 : 1;
+    __shared__ A tile[V == 1 ? TR : 1][TC + 1];
+    __shared__ A sums[8][TC * V];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const long long tiles_c = (cols + TC - 1) / TC, tiles = (rows + TR - 1) / TR * tiles_c;
+    const long long tiles_c = (cols + TC * V - 1) / (TC * V), tiles = (rows + TR - 1) / TR * tiles_c;
     for (long long t = blockIdx.x; t < tiles; t += gridDim.x) {
-        const long long r0 = t / tiles_c * TR, c0 = t % tiles_c * TC, c = c0 + lane;
-        const bool live_c = c < cols;
-        A v[PER];
+        const long long r0 = t / tiles_c * TR, c0 = t % tiles_c * (TC * V);
+        A v[V][PER];
 #pragma unroll
-        for (int i = 0; i < PER; ++i) {
-            const long long r = r0 + warp + 8 * i;
-            v[i] = (live_c && r < rows) ? A(cf::to_acc(src[r * lds + c])) : A(0);
-        }
-        const A b = (!SAVED && bias != nullptr && live_c) ? A(cf::to_acc(bias[c])) : A(0);
-        A sum = A(0);
+        for (int u = 0; u < V; ++u) {
+            const long long c = c0 + TC * u + lane;
 #pragma unroll
-        for (int i = 0; i < PER; ++i) {
-            const long long r = r0 + warp + 8 * i;
-            const A gz = r < rows ? g[r] * (SAVED ? v[i] : cf::dsigmoid(v[i] + b)) : A(0);
-            if (z != nullptr && live_c && r < rows) z[r * ldz + c] = cf::from_acc<G>(gz);
-            tile[warp + 8 * i][lane] = gz;
-            sum += gz;
+            for (int i = 0; i < PER; ++i) {
+                const long long r = r0 + warp + 8 * i;
+                v[u][i] = (c < cols && r < rows) ? A(cf::to_acc(src[r * lds + c])) : A(0);
+            }
         }
-        sums[warp][lane] = sum;
+#pragma unroll
+        for (int u = 0; u < V; ++u) {
+            const long long c = c0 + TC * u + lane;
+            const bool live_c = c < cols;
+            const A b = (!SAVED && bias != nullptr && live_c) ? A(cf::to_acc(bias[c])) : A(0);
+            A sum = A(0);
+#pragma unroll
+            for (int i = 0; i < PER; ++i) {
+                const long long r = r0 + warp + 8 * i;
+                const A gz = r < rows ? g[r] * (SAVED ? v[u][i] : cf::dsigmoid(v[u][i] + b)) : A(0);
+                if (z != nullptr && live_c && r < rows) z[r * ldz + c] = cf::from_acc<G>(gz);
+                if constexpr (V == 1) tile[warp + 8 * i][lane] = gz;
+                sum += gz;
+            }
+            sums[warp][TC * u + lane] = sum;
+        }
         if (zt == nullptr && partial == nullptr) continue;  // uniform over the block
         __syncthreads();
-        if (zt != nullptr) store_transposed(tile, zt, ldzt, r0, c0, rows, cols);
-        if (partial != nullptr && warp == 0 && live_c) {
-            A total = A(0);
+        if constexpr (V == 1) {
+            if (zt != nullptr) store_transposed(tile, zt, ldzt, r0, c0, rows, cols);
+        }
+        if (partial != nullptr && warp == 0) {
 #pragma unroll
-            for (int w = 0; w < 8; ++w) total += sums[w][lane];
-            partial[r0 / TR * ldp + c] = total;
+            for (int u = 0; u < V; ++u) {
+                const long long c = c0 + TC * u + lane;
+                A total = A(0);
+#pragma unroll
+                for (int w = 0; w < 8; ++w) total += sums[w][TC * u + lane];
+                if (c < cols) partial[r0 / TR * ldp + c] = total;
+            }
         }
         __syncthreads();
     }
