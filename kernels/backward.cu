@@ -9,8 +9,9 @@
 //   recomputed block, in place). SAVED: src holds sigmoid'(z) already (saved by the forward in T),
 //   gz[r, j] = g[r] * src[r, j]; src is only read. Tiles of 64 rows x 32 columns (x 128 where G is a half type): a
 //   warp reads 32 consecutive columns of a row (8 rows a thread, and 4 such column groups for half G, all loads
-//   issued before the first use), and writes zt through shared memory, 32 consecutive rows of a column at a time. partial (non-null): each tile's column sums of gz in A,
-//   partial[tile_row * ldp + j] (tile_row = r / 64), in a fixed order.
+//   issued before the first use), and writes zt (float32 and float64 only) through shared memory, 32 consecutive
+//   rows of a column at a time. partial (non-null): each tile's column sums of gz in A, partial[tile_row * ldp + j]
+//   (tile_row = r / 64), in a fixed order.
 // bw::column_sums<A, T>: out[j] = sum over tiles t of partial[t * ldp + j], cast to T: grad_b from the partial
 //   sums, in a fixed order (deterministic, no atomics).
 // bw::convert<From, To>: dst = src over a (rows, cols) block with row strides lds, ldd (half <-> float copies).
