@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # For the next device call (branch issue27/sigmoid-grad-vec): bw::sigmoid_grad with 4 column groups a lane for half
 # operands, before (.before: main's tree, `git archive main cupy_fused kernels | tar -x -C .before`, carried) and
-# after in the same call (kernels and step times beside torch's); the half GPU tests; the bf16 training rows; the
+# after in the same call (kernels and step times beside torch's); the saving forward's candidates; the half GPU tests; the bf16 training rows; the
 # small fp32 step's host time against torch's in turn; racecheck and synccheck over the backward (float16).
 set -uo pipefail
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
@@ -11,6 +11,9 @@ for shape in "16384 1024 65536" "8192 1024 8192"; do
         | sed 's/^/before /'
     timeout 25 python3 benchmarks/lab/profile_step_kernels.py $shape 2>/dev/null | sed 's/^/after  /'
 done | tee "$out/kernels.log" | grep -E "kernels a step|sigmoid_grad|step ms"
+# which plan the saving forward takes at 16384 x 1024 x 65536 bf16 and what the core's saving instances cost there
+OUT=$out timeout 60 python3 benchmarks/lab/probe_core.py --saves --shape bfloat16 16384 1024 65536 \
+    > "$out/probe_core_saves.log" 2>&1; echo "probe --saves rc $?"; tail -4 "$out/probe_core_saves.log"
 timeout 60 python3 -m pytest -q -m gpu -p no:cacheprovider -n 4 tests/test_gpu_autograd.py -k "half or saving" \
     > "$out/pytest_autograd.log" 2>&1
 echo "pytest rc $?"; tail -2 "$out/pytest_autograd.log"
