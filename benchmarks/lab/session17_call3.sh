@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # For the next device call (branch issue27/sigmoid-grad-vec): bw::sigmoid_grad with 4 column groups a lane for half
 # operands, before (.before: main's tree, `git archive main cupy_fused kernels | tar -x -C .before`, carried) and
-# after in the same call (kernels and step times beside torch's); the saving forward's candidates; the half GPU tests; the bf16 training rows; the
-# small fp32 step's host time against torch's in turn; racecheck and synccheck over the backward (float16).
+# after in the same call (kernels and step times beside torch's); the saving forward's candidates; the half GPU
+# tests; the bf16 training rows; the small fp32 step's host time against torch's in turn; racecheck and synccheck
+# over the backward (float16).
 set -uo pipefail
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 out=$OUT
