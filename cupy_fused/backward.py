@@ -397,13 +397,15 @@ class _GpuBackward:
         for width in widths:
             self.gemms[width] = (z_gemm(width), grad_x_gemm(width), grad_w_gemm(width))
         lt = max([g.workspace_bytes for gemms in self.gemms.values() for g in gemms if g is not None] + [0])
-        self.g_direct = dtype == acc and g_stride == 1  # the kernels read the caller's grad_out as it is
+        # bw::sigmoid_grad reads the caller's grad_out as it is (any type and row stride); SigmoidGradGemm (float32)
+        # reads a contiguous column, copied when grad_out's rows are strided
+        self.g_copy = fused_z and g_stride != 1
         sections = [
             ("z", rows * step * self.acc_item * z_block),
             # grad_b's column sums per 64-row tile, and the chunk's W.T copy once they are read
             ("partial", max(self.row_tiles * step * self.acc_item * need_b, 4 * k * step * wt_copy)),
         ]
-        if not self.g_direct:
+        if self.g_copy:
             sections.append(("g", rows * self.acc_item))
         if gz_half:
             sections.append(("gz", rows * step * self.op_item))
@@ -427,7 +429,7 @@ class _GpuBackward:
         t, a, o = CTYPE[dtype], CTYPE[acc], CTYPE[operand]
         convert_params = [(U64, None), (I64, None), (U64, None), (I64, None), (I64, None), (I64, None)]
         blocks = 4 * sms
-        self.to_acc = launch(f"bw::convert<{t}, {a}>", blocks, convert_params)
+        self.to_acc = launch(f"bw::convert<{t}, {a}>", blocks, convert_params) if self.g_copy else None
         self.from_acc = launch(f"bw::convert<{a}, {t}>", blocks, convert_params)
         self.sigmoid_grad = launch(
             f"bw::sigmoid_grad<{a}, {t}, {o}, {cpp_bool(from_saved)}>",
@@ -443,6 +445,7 @@ class _GpuBackward:
                 (I64, step),
                 (U64, None),
                 (U64, None),
+                (I64, g_stride),
                 (I64, rows),
                 (I64, None),
             ],
@@ -466,11 +469,11 @@ class _GpuBackward:
         gz_out = gz if need_x or "gz" in off else 0  # where bw::sigmoid_grad writes gz row-major, if anywhere
         gz_t = ws + off["gzT"] if "gzT" in off else 0
         gx = ws + off["gx32"] if self.gx_acc else grad_x
-        if self.g_direct:
-            g_acc = g
+        if self.g_copy:
+            g_column = ws + off["g"]
+            self.to_acc(stream, g, self.g_stride, g_column, 1, rows, 1)
         else:
-            g_acc = ws + off["g"]
-            self.to_acc(stream, g, self.g_stride, g_acc, 1, rows, 1)
+            g_column = g
         if self.x_t:
             self.transpose(stream, x, self.ldx, ws + off["xT"], self.rows4, rows, k)
         for start in range(0, n, step):
@@ -479,7 +482,7 @@ class _GpuBackward:
             w_chunk = w + start * self.ldw * item
             bias = b + start * item if b else 0
             if self.fused_z:
-                z_gemm.run(x, w_chunk, bias, g_acc, z if need_x else 0, gz_t, partial if need_b else 0, lt, stream)
+                z_gemm.run(x, w_chunk, bias, g_column, z if need_x else 0, gz_t, partial if need_b else 0, lt, stream)
             else:
                 if self.from_saved:
                     src = saved + start * item
@@ -489,7 +492,7 @@ class _GpuBackward:
                 else:
                     z_gemm.run(w_chunk, x, z, lt, stream)
                     src = z
-                self.sigmoid_grad(stream, src, gz_out, gz_t, partial if need_b else 0, bias, g_acc, width)
+                self.sigmoid_grad(stream, src, gz_out, gz_t, partial if need_b else 0, bias, g, width)
             if need_b:
                 self.column_sums(stream, partial, grad_b + start * item, width)
             if self.wt_copy:
@@ -604,8 +607,7 @@ def instances() -> list[str]:
         a, o = CTYPE[acc_dtype(dtype)], CTYPE[operand_dtype(dtype)]
         names += [
             f"bw::column_sums<{a}, {t}>",
-            f"bw::convert<{t}, {a}>",
-            f"bw::convert<{a}, {t}>",
+            f"bw::convert<{a}, {t}>",  # float32's also copies a strided grad_out for SigmoidGradGemm
             f"bw::sigmoid_grad<{a}, {t}, {o}, false>",
             f"bw::sigmoid_grad<{a}, {t}, {o}, true>",
         ]

@@ -1,17 +1,18 @@
 // Kernels of the backward pass (cupy_fused/backward.py) besides its GEMMs.
 //
 // bw::sigmoid_grad<A, T, G, SAVED>: over a (rows, cols) block (accumulator type A; src row stride lds),
-//     gz[r, j] = g[r] * sigmoid'(src[r, j] + bias[j])
-//   with cf::dsigmoid, in A, written row-major to z (row stride ldz) in the GEMMs' operand type G (A, or T for half
-//   inputs: rounded once there) and transposed to zt (zt[j * ldzt + r], in A), each when non-null: z is what
-//   grad_x = gz @ W reads (and for half inputs grad_W too), zt the K-major operand of grad_W = gz.T @ x (a GEMM over
-//   the batch reads it without transposing tiles; float32 and float64 only). src may be z itself when G is A (the
-//   recomputed block, in place). SAVED: src holds sigmoid'(z) already (saved by the forward in T),
-//   gz[r, j] = g[r] * src[r, j]; src is only read. Tiles of 64 rows x 32 columns (x 128 where G is a half type): a
-//   warp reads 32 consecutive columns of a row (8 rows a thread, and 4 such column groups for half G, all loads
-//   issued before the first use), and writes zt (float32 and float64 only) through shared memory, 32 consecutive
-//   rows of a column at a time. partial (non-null): each tile's column sums of gz in A, partial[tile_row * ldp + j]
-//   (tile_row = r / 64), in a fixed order.
+//     gz[r, j] = g[r * ldg] * sigmoid'(src[r, j] + bias[j])
+//   with cf::dsigmoid, in A (g: the caller's grad_out in T, read as it is, ldg any row stride, 0 included),
+//   written row-major to z (row stride ldz) in the GEMMs' operand type G (A, or T for half inputs: rounded once
+//   there) and transposed to zt (zt[j * ldzt + r], in A), each when non-null: z is what grad_x = gz @ W reads (and
+//   for half inputs grad_W too), zt the K-major operand of grad_W = gz.T @ x (a GEMM over the batch reads it
+//   without transposing tiles; float32 and float64 only). src may be z itself when G is A (the recomputed block,
+//   in place). SAVED: src holds sigmoid'(z) already (saved by the forward in T), gz[r, j] = g[r * ldg] * src[r, j];
+//   src is only read. Tiles of 64 rows x 32 columns (x 128 where G is a half type): a warp reads 32 consecutive
+//   columns of a row (8 rows a thread, and 4 such column groups for half G, all loads issued before the first
+//   use), and writes zt (float32 and float64 only) through shared memory, 32 consecutive rows of a column at a
+//   time. partial (non-null): each tile's column sums of gz in A, partial[tile_row * ldp + j] (tile_row = r / 64),
+//   in a fixed order.
 // bw::column_sums<A, T>: out[j] = sum over tiles t of partial[t * ldp + j], cast to T: grad_b from the partial
 //   sums, in a fixed order (deterministic, no atomics).
 // bw::convert<From, To>: dst = src over a (rows, cols) block with row strides lds, ldd (half <-> float copies).
@@ -46,7 +47,7 @@ template <typename A, typename T, typename G, bool SAVED>
 __global__ void __launch_bounds__(256)
 sigmoid_grad(const typename pick<SAVED, T, A>::type* src, long long lds, G* z, long long ldz, A* __restrict__ zt,
              long long ldzt, A* __restrict__ partial, long long ldp, const T* __restrict__ bias,
-             const A* __restrict__ g, long long rows, long long cols) {
+             const T* __restrict__ g, long long ldg, long long rows, long long cols) {
     // Half operands (G narrower than A: no zt) take V = 4 column groups a lane, tiles of 64 x 128: a warp's load of
     // 32 consecutive 2-byte values is 64 bytes, and 8 of them in flight a thread left the H100's HBM at a third of
     // its bandwidth (benchmarks/NOTES.md, session 17).
@@ -57,7 +58,12 @@ sigmoid_grad(const typename pick<SAVED, T, A>::type* src, long long lds, G* z, l
     const long long tiles_c = (cols + TC * V - 1) / (TC * V), tiles = (rows + TR - 1) / TR * tiles_c;
     for (long long t = blockIdx.x; t < tiles; t += gridDim.x) {
         const long long r0 = t / tiles_c * TR, c0 = t % tiles_c * (TC * V);
-        A v[V][PER];
+        A v[V][PER], gr[PER];
+#pragma unroll
+        for (int i = 0; i < PER; ++i) {
+            const long long r = r0 + warp + 8 * i;
+            gr[i] = r < rows ? A(cf::to_acc(g[r * ldg])) : A(0);
+        }
 #pragma unroll
         for (int u = 0; u < V; ++u) {
             const long long c = c0 + TC * u + lane;
@@ -76,7 +82,7 @@ sigmoid_grad(const typename pick<SAVED, T, A>::type* src, long long lds, G* z, l
 #pragma unroll
             for (int i = 0; i < PER; ++i) {
                 const long long r = r0 + warp + 8 * i;
-                const A gz = r < rows ? g[r] * (SAVED ? v[u][i] : cf::dsigmoid(v[u][i] + b)) : A(0);
+                const A gz = r < rows ? gr[i] * (SAVED ? v[u][i] : cf::dsigmoid(v[u][i] + b)) : A(0);
                 if (z != nullptr && live_c && r < rows) z[r * ldz + c] = cf::from_acc<G>(gz);
                 if constexpr (V == 1) tile[warp + 8 * i][lane] = gz;
                 sum += gz;
