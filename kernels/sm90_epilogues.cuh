@@ -101,7 +101,29 @@ template <Sig S> __device__ __forceinline__ float sigmoid(float z) {
     }
 }
 
-// Forward, a = x: out[m] = sum_n sigmoid(c[m][n] + bias[n]), and with SAVE saved[m][n] = sigmoid'(...). The tile's
+// sigmoid(z) and sigmoid'(z) together, for the epilogues that save sigmoid': with e = exp(-|z|) and r = 1 / (1 +
+// e), sigmoid = r (z >= 0) or e r, sigmoid' = e r^2: one exp2 and one reciprocal for both, fast-math (relative error
+// about 2^-21, far under the half types' rounding, 2^-9 or 2^-12), accurate for every z (no 1 - s), NaN for NaN.
+__device__ __forceinline__ float2 sigmoid_and_grad(float z) {
+    const float e = __expf(-fabsf(z)), r = __fdividef(1.0f, 1.0f + e), er = e * r;
+    return make_float2(z >= 0.0f ? r : er, er * r);
+}
+
+// v0, v1 to columns n, n + 1 (n even) of a row of `cols` values: one store of both where both exist and cols is
+// even (the pair is then aligned to its size), else each on its own.
+template <class T>
+__device__ __forceinline__ void store_pair(T* row, int n, int cols, float v0, float v1) {
+    struct alignas(2 * sizeof(T)) Pair { T v[2]; };
+    if (n + 1 < cols && cols % 2 == 0) {
+        *reinterpret_cast<Pair*>(row + n) = Pair{{cf::from_acc<T>(v0), cf::from_acc<T>(v1)}};
+    } else {
+        if (n < cols) row[n] = cf::from_acc<T>(v0);
+        if (n + 1 < cols) row[n + 1] = cf::from_acc<T>(v1);
+    }
+}
+
+// Forward, a = x: out[m] = sum_n sigmoid(c[m][n] + bias[n]), and with SAVE saved[m][n] = sigmoid'(...) (both then
+// from sigmoid_and_grad, whatever S; sigmoid' stored two columns at a time where the rows allow). The tile's
 // bias values are staged in shared memory before the main loop (two buffers: a unit's prepare runs while the
 // previous unit's epilogue may still read the other).
 template <int BN, bool SAVE, Sig S> struct RowSigmoidSum {
@@ -131,17 +153,26 @@ template <int BN, bool SAVE, Sig S> struct RowSigmoidSum {
             const int r = 64 * cwg + 16 * w + 8 * h + g, row = u.m0 + r;
             float s = 0.0f;
 #pragma unroll
-            for (int j = 0; j < BN / 8; ++j)
+            for (int j = 0; j < BN / 8; ++j) {
+                float ds[2] = {0.0f, 0.0f};
 #pragma unroll
                 for (int q = 0; q < 2; ++q) {
-                    const int c = 8 * j + 2 * t + q, n = u.n0 + c;
-                    if (n < a.n) {
+                    const int c = 8 * j + 2 * t + q;
+                    if (u.n0 + c < a.n) {
                         const float z = acc[4 * j + 2 * h + q] + bias[c];
-                        s += sigmoid<S>(z);
-                        if (SAVE && row < a.rows)
-                            static_cast<T*>(a.saved)[(long long)row * a.n + n] = cf::from_acc<T>(cf::dsigmoid(z));
+                        if constexpr (SAVE) {
+                            const float2 sd = sigmoid_and_grad(z);
+                            s += sd.x;
+                            ds[q] = sd.y;
+                        } else {
+                            s += sigmoid<S>(z);
+                        }
                     }
                 }
+                if (SAVE && row < a.rows)
+                    store_pair(static_cast<T*>(a.saved) + (long long)row * a.n, u.n0 + 8 * j + 2 * t, a.n, ds[0],
+                               ds[1]);
+            }
             s += __shfl_xor_sync(0xffffffffu, s, 1);
             s += __shfl_xor_sync(0xffffffffu, s, 2);
             if (t == 0) sh.red[r] = s;
@@ -152,7 +183,8 @@ template <int BN, bool SAVE, Sig S> struct RowSigmoidSum {
 };
 
 // Forward, swapped (small batches): a = W, b = x; out[b] = sum_n sigmoid(c[n][b] + bias[n]): the sums run down the
-// tile's columns (a thread's two rows, a shuffle tree over the warp's 16, the 8 warps in order through red).
+// tile's columns (a thread's two rows, a shuffle tree over the warp's 16, the 8 warps in order through red). With
+// SAVE, sigmoid and sigmoid' from sigmoid_and_grad, as in RowSigmoidSum.
 template <int BN, bool SAVE, Sig S> struct ColSigmoidSum {
     static constexpr bool SWAPPED = true;
     struct Shared {
@@ -190,9 +222,13 @@ template <int BN, bool SAVE, Sig S> struct ColSigmoidSum {
                 for (int h = 0; h < 2; ++h)
                     if (n[h] < a.n) {
                         const float z = acc[4 * j + 2 * h + q] + bias[h];
-                        s += sigmoid<S>(z);
-                        if (SAVE && b < a.rows)
-                            static_cast<T*>(a.saved)[(long long)b * a.n + n[h]] = cf::from_acc<T>(cf::dsigmoid(z));
+                        if constexpr (SAVE) {
+                            const float2 sd = sigmoid_and_grad(z);
+                            s += sd.x;
+                            if (b < a.rows) static_cast<T*>(a.saved)[(long long)b * a.n + n[h]] = cf::from_acc<T>(sd.y);
+                        } else {
+                            s += sigmoid<S>(z);
+                        }
                     }
                 s += __shfl_xor_sync(0xffffffffu, s, 4);
                 s += __shfl_xor_sync(0xffffffffu, s, 8);
