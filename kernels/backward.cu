@@ -15,15 +15,16 @@
 //   in a fixed order.
 // bw::column_sums<A, T>: out[j] = sum over tiles t of partial[t * ldp + j], cast to T: grad_b from the partial
 //   sums, in a fixed order (deterministic, no atomics).
-// bw::convert<From, To>: dst = src over a (rows, cols) block with row strides lds, ldd (half <-> float copies).
+// bw::convert<From, To>: dst = src over a (rows, cols) block with row strides lds, ldd: half grad_x from its float32
+//   sum over chunks, and a strided float32 grad_out as the contiguous column SigmoidGradGemm reads.
 // bw::transpose<A>: dst[c * ldd + r] = src[r * lds + c] over a (rows, cols) block, in sigmoid_grad's tiles through
 //   shared memory (both sides coalesced): the K-major copies that the tf32x3 GEMMs read (x.T, W.T).
 #include "common.cuh"
 
 namespace bw {
 
-// The tiles of sigmoid_grad and transpose: 64 rows x 32 columns, 8 warps, warp w holding rows w, w + 8, ... (one
-// column per lane: a warp reads 32 consecutive columns of a row).
+// The tiles of sigmoid_grad and transpose: 64 rows x 32 columns (x 4 in sigmoid_grad for half operands), 8 warps,
+// warp w holding rows w, w + 8, ... (one column per lane: a warp reads 32 consecutive columns of a row).
 constexpr int TR = 64, TC = 32, PER = TR / 8;
 
 // A tile in shared memory (tile[r][c]: row r0 + r, column c0 + c of a (rows, cols) block) stored transposed,
@@ -58,12 +59,7 @@ sigmoid_grad(const typename pick<SAVED, T, A>::type* src, long long lds, G* z, l
     const long long tiles_c = (cols + TC * V - 1) / (TC * V), tiles = (rows + TR - 1) / TR * tiles_c;
     for (long long t = blockIdx.x; t < tiles; t += gridDim.x) {
         const long long r0 = t / tiles_c * TR, c0 = t % tiles_c * (TC * V);
-        A v[V][PER], gr[PER];
-#pragma unroll
-        for (int i = 0; i < PER; ++i) {
-            const long long r = r0 + warp + 8 * i;
-            gr[i] = r < rows ? A(cf::to_acc(g[r * ldg])) : A(0);
-        }
+        A v[V][PER];
 #pragma unroll
         for (int u = 0; u < V; ++u) {
             const long long c = c0 + TC * u + lane;
@@ -82,7 +78,8 @@ sigmoid_grad(const typename pick<SAVED, T, A>::type* src, long long lds, G* z, l
 #pragma unroll
             for (int i = 0; i < PER; ++i) {
                 const long long r = r0 + warp + 8 * i;
-                const A gz = r < rows ? gr[i] * (SAVED ? v[u][i] : cf::dsigmoid(v[u][i] + b)) : A(0);
+                const A gr = r < rows ? A(cf::to_acc(g[r * ldg])) : A(0);  // L1 hits after the first group
+                const A gz = r < rows ? gr * (SAVED ? v[u][i] : cf::dsigmoid(v[u][i] + b)) : A(0);
                 if (z != nullptr && live_c && r < rows) z[r * ldz + c] = cf::from_acc<G>(gz);
                 if constexpr (V == 1) tile[warp + 8 * i][lane] = gz;
                 sum += gz;

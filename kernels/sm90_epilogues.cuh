@@ -101,12 +101,13 @@ template <Sig S> __device__ __forceinline__ float sigmoid(float z) {
     }
 }
 
-// sigmoid(z) and sigmoid'(z) together, for the epilogues that save sigmoid': with e = exp(-|z|) and r = 1 / (1 +
-// e), sigmoid = r (z >= 0) or e r, sigmoid' = e r^2: one exp2 and one reciprocal for both, fast-math (relative error
-// about 2^-21, far under the half types' rounding, 2^-9 or 2^-12), accurate for every z (no 1 - s), NaN for NaN.
-__device__ __forceinline__ float2 sigmoid_and_grad(float z) {
-    const float e = __expf(-fabsf(z)), r = __fdividef(1.0f, 1.0f + e), er = e * r;
-    return make_float2(z >= 0.0f ? r : er, er * r);
+// sigmoid'(z) for the saving epilogues: e r^2 with e = exp(-|z|), r = 1 / (1 + e), as cf::dsigmoid (accurate for
+// every z: no 1 - s; NaN for NaN) but from one exp2 and one reciprocal, fast-math (relative error 2^-21 near 0, about
+// 2^-18 at |z| = 17 where __expf's grows; far under the half types' rounding, 2^-9 or 2^-12), where cf::dsigmoid's
+// accurate exp and IEEE divide cost about ten times the instructions.
+__device__ __forceinline__ float dsigmoid(float z) {
+    const float e = __expf(-fabsf(z)), r = __fdividef(1.0f, 1.0f + e);
+    return e * r * r;
 }
 
 // v0, v1 to columns n, n + 1 (n even) of a row of `cols` values: one store of both where both exist and cols is
@@ -122,8 +123,8 @@ __device__ __forceinline__ void store_pair(T* row, int n, int cols, float v0, fl
     }
 }
 
-// Forward, a = x: out[m] = sum_n sigmoid(c[m][n] + bias[n]), and with SAVE saved[m][n] = sigmoid'(...) (both then
-// from sigmoid_and_grad, whatever S; sigmoid' stored two columns at a time where the rows allow). The tile's
+// Forward, a = x: out[m] = sum_n sigmoid(c[m][n] + bias[n]), and with SAVE saved[m][n] = sigmoid'(...) (two columns
+// a store where the rows allow; the sums are the plain instance's, bit for bit). The tile's
 // bias values are staged in shared memory before the main loop (two buffers: a unit's prepare runs while the
 // previous unit's epilogue may still read the other).
 template <int BN, bool SAVE, Sig S> struct RowSigmoidSum {
@@ -160,13 +161,8 @@ template <int BN, bool SAVE, Sig S> struct RowSigmoidSum {
                     const int c = 8 * j + 2 * t + q;
                     if (u.n0 + c < a.n) {
                         const float z = acc[4 * j + 2 * h + q] + bias[c];
-                        if constexpr (SAVE) {
-                            const float2 sd = sigmoid_and_grad(z);
-                            s += sd.x;
-                            ds[q] = sd.y;
-                        } else {
-                            s += sigmoid<S>(z);
-                        }
+                        s += sigmoid<S>(z);
+                        if constexpr (SAVE) ds[q] = dsigmoid(z);
                     }
                 }
                 if (SAVE && row < a.rows)
@@ -183,8 +179,7 @@ template <int BN, bool SAVE, Sig S> struct RowSigmoidSum {
 };
 
 // Forward, swapped (small batches): a = W, b = x; out[b] = sum_n sigmoid(c[n][b] + bias[n]): the sums run down the
-// tile's columns (a thread's two rows, a shuffle tree over the warp's 16, the 8 warps in order through red). With
-// SAVE, sigmoid and sigmoid' from sigmoid_and_grad, as in RowSigmoidSum.
+// tile's columns (a thread's two rows, a shuffle tree over the warp's 16, the 8 warps in order through red).
 template <int BN, bool SAVE, Sig S> struct ColSigmoidSum {
     static constexpr bool SWAPPED = true;
     struct Shared {
@@ -222,13 +217,9 @@ template <int BN, bool SAVE, Sig S> struct ColSigmoidSum {
                 for (int h = 0; h < 2; ++h)
                     if (n[h] < a.n) {
                         const float z = acc[4 * j + 2 * h + q] + bias[h];
-                        if constexpr (SAVE) {
-                            const float2 sd = sigmoid_and_grad(z);
-                            s += sd.x;
-                            if (b < a.rows) static_cast<T*>(a.saved)[(long long)b * a.n + n[h]] = cf::from_acc<T>(sd.y);
-                        } else {
-                            s += sigmoid<S>(z);
-                        }
+                        s += sigmoid<S>(z);
+                        if (SAVE && b < a.rows)
+                            static_cast<T*>(a.saved)[(long long)b * a.n + n[h]] = cf::from_acc<T>(dsigmoid(z));
                     }
                 s += __shfl_xor_sync(0xffffffffu, s, 4);
                 s += __shfl_xor_sync(0xffffffffu, s, 8);

@@ -228,9 +228,9 @@ def test_half_backward_reads_x_and_w_as_they_are():
         assert one.step >= 1031 and not one.gx_acc and "gx32" not in one.offsets
         assert many.step < 1031 and many.gx_acc and "gx32" in many.offsets
         for exe in (one, many):
-            assert "gz" in exe.offsets and not {"gzT", "x32", "w32", "gw32"} & set(exe.offsets)
-        # z (float32), gz (2 bytes) per row and gx32 counted in the bound (beyond it: g in float32, the sections'
-        # 256-byte alignment)
+            # grad_out is read as passed: no float32 copy of it ("g")
+            assert "gz" in exe.offsets and not {"g", "gzT", "x32", "w32", "gw32"} & set(exe.offsets)
+        # z (float32), gz (2 bytes) per row and gx32 counted in the bound (beyond it: the sections' 256-byte alignment)
         assert many.offsets["lt"] <= 2**20 + 4 * 300 + 6 * 256  # every section before cuBLASLt's
         bias_only = make(dtype, 2**20, (False, False, True), saved=True)
         assert not {"gz", "gzT", "gx32"} & set(bias_only.offsets)  # grad_b alone: column sums only
@@ -406,3 +406,24 @@ def test_the_saved_path_holds_sigmoid_prime_and_no_more(dtype):
     peak = torch.cuda.max_memory_allocated() - base
     grad_bytes = item * (batch * k + n * k + n)
     assert peak <= grad_bytes + cft.DEFAULT_WORKSPACE_BYTES + 32 * 2**20, (peak, grad_bytes)
+
+
+@pytest.mark.parametrize("dtype,precision", [c for c in CASES if c[1] not in ("tf32", "tf32x3")])
+@pytest.mark.parametrize("k,n", [(257, 513), (256, 512)])  # unaligned rows; 16-byte aligned (sm_90a's fused paths)
+@pytest.mark.parametrize("saved", [False, True])
+def test_strided_and_expanded_grad_out_read_as_passed(rng, dtype, precision, k, n, saved):
+    """The backward reads grad_out in its dtype and row stride (bw::sigmoid_grad; a float32 copy only for the fused
+    recompute): a column of a wider block (stride 3) and an expanded one (stride 0) give the bits of their contiguous
+    copies."""
+    from cupy_fused import backward
+
+    (x, w, b), g = cuda_inputs(rng, (300,), k, n, dtype)
+    s = backward.forward(x, w, b, precision=precision, save_bytes=2**40)[1] if saved else None
+    assert (s is not None) == saved
+    wide = torch.randn(300, 3, device="cuda", dtype=dtype)
+    for g_view in (wide[:, 1:2], torch.full((1, 1), 0.75, device="cuda", dtype=dtype).expand(300, 1)):
+        assert g_view.stride(0) in (3, 0)
+        strided = backward.grad(x, w, b, g_view, precision=precision, saved=s)
+        contiguous = backward.grad(x, w, b, g_view.contiguous(), precision=precision, saved=s)
+        for name, a, c in zip(("x", "weight", "bias"), strided, contiguous):
+            assert torch.equal(a, c), name

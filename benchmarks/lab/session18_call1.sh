@@ -22,6 +22,7 @@ for tree in before after; do
     echo "probe --saves $tree rc $?"; grep -E "us  err|auto:" "$out/probe_saves_$tree.log" | cut -c1-150
 done
 timeout 100 python3 -m pytest -q -m gpu -p no:cacheprovider -n 4 tests/test_gpu_autograd.py tests/test_gemm_core.py \
+    "tests/test_gpu_kernels.py::test_gemm_core_forward" \
     > "$out/pytest.log" 2>&1
 echo "pytest rc $?"; grep -E "passed|failed|Error" "$out/pytest.log" | tail -5
 timeout 70 python3 benchmarks/lab/training_rows.py --dtypes bfloat16 --reps 10 --json "$out/training_bf16.json" \
