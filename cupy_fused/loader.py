@@ -9,6 +9,7 @@ to a cubin, so ptxas checks the inline PTX too): that is how CI checks every ker
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,16 @@ def kernel_dir() -> Path:
 
 def kernel_files() -> list[str]:
     return sorted(p.name for p in kernel_dir().glob("*.cu"))
+
+
+@functools.cache
+def sources_digest() -> str:
+    """12 hex digits of a SHA-256 over every source in kernel_dir() (names and bytes): what the tuning cache is kept
+    per, beside the package version, so that a kernel changed between versions is timed again."""
+    digest = hashlib.sha256()
+    for path in sorted(kernel_dir().glob("*.cu*")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 @functools.cache

@@ -1,12 +1,12 @@
 """Routing by measurement: the candidates of a shape class are timed once, and the winner is kept.
 
-A shape class (``bucket``) is the dtype, precision, method, alignment and bias of a call with B, K and N rounded up
-to powers of two. On the first call of a class (planner.py, tuning on) every candidate is built (compiled in
-parallel: NVRTC releases the GIL), run once, then timed as back-to-back calls on the caller's stream with the
-caller's operands, a few milliseconds each; the fastest is used and stored. Choices persist per GPU model and
-package version in a JSON file in the user's cache directory (platformdirs, else $XDG_CACHE_HOME or ~/.cache; or
-$CUPY_FUSED_CACHE_DIR); a corrupt or foreign file is ignored with a warning. A stored choice that names one of a
-call's candidates is used without timing. Nothing is timed while the stream is being captured into a CUDA graph.
+A shape class (``bucket``) is the dtype, precision, method, alignment and bias of a call with B, K and N rounded up to
+powers of two. On the first call of a class (planner.py, tuning on) every candidate is built (compiled in parallel:
+NVRTC releases the GIL), run once, then timed as back-to-back calls on the caller's stream with the caller's operands, a
+few milliseconds each; the fastest is used and stored. Choices persist per GPU model and package version (and kernel
+sources: a digest of kernels/) in a JSON file in the user's cache directory (platformdirs, else $XDG_CACHE_HOME or
+~/.cache; or $CUPY_FUSED_CACHE_DIR); a corrupt or foreign file is ignored with a warning. A stored choice that names one
+of a call's candidates is used without timing. Nothing is timed while the stream is being captured into a CUDA graph.
 """
 
 from __future__ import annotations
@@ -48,10 +48,10 @@ def cache_dir() -> Path:
 
 
 def cache_path(gpu_name: str) -> Path:
-    from . import __version__
+    from . import __version__, loader
 
     slug = re.sub(r"[^A-Za-z0-9]+", "-", gpu_name).strip("-").lower() or "gpu"
-    return cache_dir() / f"tuning-{slug}-{__version__}.json"
+    return cache_dir() / f"tuning-{slug}-{__version__}-{loader.sources_digest()}.json"
 
 
 def _identity(gpu_name: str) -> dict:

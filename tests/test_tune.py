@@ -42,6 +42,8 @@ def test_choices_round_trip_through_the_cache_file(cache):
     tune.store("NVIDIA H100 80GB HBM3", "k1", {"kernel": "a", "ms": {"a": 0.1, "b": 0.2}})
     path = tune.cache_path("NVIDIA H100 80GB HBM3")
     assert path.parent == cache and path.name.startswith("tuning-nvidia-h100-80gb-hbm3-")
+    assert path.stem.endswith(f"-{loader.sources_digest()}")  # kept per kernel sources: an edited kernel re-tunes
+    assert len(loader.sources_digest()) == 12 and int(loader.sources_digest(), 16) >= 0
     tune.forget()
     assert tune.load("NVIDIA H100 80GB HBM3") == {"k1": {"kernel": "a", "ms": {"a": 0.1, "b": 0.2}}}
     assert tune.load("another GPU") == {}
