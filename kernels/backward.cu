@@ -78,8 +78,9 @@ sigmoid_grad(const typename pick<SAVED, T, A>::type* src, long long lds, G* z, l
 #pragma unroll
             for (int i = 0; i < PER; ++i) {
                 const long long r = r0 + warp + 8 * i;
-                const A gr = r < rows ? A(cf::to_acc(g[r * ldg])) : A(0);  // L1 hits after the first group
-                const A gz = r < rows ? gr * (SAVED ? v[u][i] : cf::dsigmoid(v[u][i] + b)) : A(0);
+                // g[r * ldg]: L1 hits after the first column group
+                const A gz =
+                    r < rows ? A(cf::to_acc(g[r * ldg])) * (SAVED ? v[u][i] : cf::dsigmoid(v[u][i] + b)) : A(0);
                 if (z != nullptr && live_c && r < rows) z[r * ldz + c] = cf::from_acc<G>(gz);
                 if constexpr (V == 1) tile[warp + 8 * i][lane] = gz;
                 sum += gz;

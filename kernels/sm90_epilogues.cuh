@@ -101,15 +101,6 @@ template <Sig S> __device__ __forceinline__ float sigmoid(float z) {
     }
 }
 
-// sigmoid'(z) for the saving epilogues: e r^2 with e = exp(-|z|), r = 1 / (1 + e), as cf::dsigmoid (accurate for
-// every z: no 1 - s; NaN for NaN) but from one exp2 and one reciprocal, fast-math (relative error 2^-21 near 0, about
-// 2^-18 at |z| = 17 where __expf's grows; far under the half types' rounding, 2^-9 or 2^-12), where cf::dsigmoid's
-// accurate exp and IEEE divide cost about ten times the instructions.
-__device__ __forceinline__ float dsigmoid(float z) {
-    const float e = __expf(-fabsf(z)), r = __fdividef(1.0f, 1.0f + e);
-    return e * r * r;
-}
-
 // v0, v1 to columns n, n + 1 (n even) of a row of `cols` values: one store of both where both exist and cols is
 // even (the pair is then aligned to its size), else each on its own.
 template <class T>
@@ -123,10 +114,10 @@ __device__ __forceinline__ void store_pair(T* row, int n, int cols, float v0, fl
     }
 }
 
-// Forward, a = x: out[m] = sum_n sigmoid(c[m][n] + bias[n]), and with SAVE saved[m][n] = sigmoid'(...) (two columns
-// a store where the rows allow; the sums are the plain instance's, bit for bit). The tile's
-// bias values are staged in shared memory before the main loop (two buffers: a unit's prepare runs while the
-// previous unit's epilogue may still read the other).
+// Forward, a = x: out[m] = sum_n sigmoid(c[m][n] + bias[n]), and with SAVE saved[m][n] = sigmoid'(...)
+// (cf::dsigmoid_fast, two columns a store where the rows allow; the sums are the plain instance's, bit for bit).
+// The tile's bias values are staged in shared memory before the main loop (two buffers: a unit's prepare runs while
+// the previous unit's epilogue may still read the other).
 template <int BN, bool SAVE, Sig S> struct RowSigmoidSum {
     static constexpr bool SWAPPED = false;
     struct Shared {
@@ -162,7 +153,7 @@ template <int BN, bool SAVE, Sig S> struct RowSigmoidSum {
                     if (u.n0 + c < a.n) {
                         const float z = acc[4 * j + 2 * h + q] + bias[c];
                         s += sigmoid<S>(z);
-                        if constexpr (SAVE) ds[q] = dsigmoid(z);
+                        if constexpr (SAVE) ds[q] = cf::dsigmoid_fast(z);
                     }
                 }
                 if (SAVE && row < a.rows)
@@ -219,7 +210,7 @@ template <int BN, bool SAVE, Sig S> struct ColSigmoidSum {
                         const float z = acc[4 * j + 2 * h + q] + bias[h];
                         s += sigmoid<S>(z);
                         if (SAVE && b < a.rows)
-                            static_cast<T*>(a.saved)[(long long)b * a.n + n[h]] = cf::from_acc<T>(dsigmoid(z));
+                            static_cast<T*>(a.saved)[(long long)b * a.n + n[h]] = cf::from_acc<T>(cf::dsigmoid_fast(z));
                     }
                 s += __shfl_xor_sync(0xffffffffu, s, 4);
                 s += __shfl_xor_sync(0xffffffffu, s, 8);
