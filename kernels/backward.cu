@@ -8,11 +8,14 @@
 //   for half inputs grad_W too), zt the K-major operand of grad_W = gz.T @ x (a GEMM over the batch reads it
 //   without transposing tiles; float32 and float64 only). src may be z itself when G is A (the recomputed block,
 //   in place). SAVED: src holds sigmoid'(z) already (saved by the forward in T), gz[r, j] = g[r * ldg] * src[r, j];
-//   src is only read. Tiles of 64 rows x 32 columns (x 128 where G is a half type): a warp reads 32 consecutive
-//   columns of a row (8 rows a thread, and 4 such column groups for half G, all loads issued before the first
-//   use), and writes zt (float32 and float64 only) through shared memory, 32 consecutive rows of a column at a
-//   time. partial (non-null): each tile's column sums of gz in A, partial[tile_row * ldp + j] (tile_row = r / 64),
-//   in a fixed order.
+//   src is only read. float32 and float64: tiles of 64 rows x 32 columns, a warp reading 32 consecutive columns of
+//   a row (8 rows a thread, all loads issued before the first use), zt written through shared memory, 32
+//   consecutive rows of a column at a time. Half G (sigmoid_grad_16b): tiles of 64 rows x 256 columns, a lane
+//   handling 8 consecutive columns of each of its 8 rows: one 16-byte load a row (two for a float src) and one
+//   16-byte store of gz, where the launch's src and z rows are 16-byte aligned (base and row stride; else, and in
+//   a group cut by cols, the same values one by one). partial (non-null): each tile's column sums of gz in A,
+//   partial[tile_row * ldp + j] (tile_row = r / 64), in one fixed order for every type: a warp's 8 rows in row
+//   order, then the 8 warps in order.
 // bw::column_sums<A, T>: out[j] = sum over tiles t of partial[t * ldp + j], cast to T: grad_b from the partial
 //   sums, in a fixed order (deterministic, no atomics).
 // bw::convert<From, To>: dst = src over a (rows, cols) block with row strides lds, ldd: half grad_x from its float32
@@ -23,8 +26,9 @@
 
 namespace bw {
 
-// The tiles of sigmoid_grad and transpose: 64 rows x 32 columns (x 4 in sigmoid_grad for half operands), 8 warps,
-// warp w holding rows w, w + 8, ... (one column per lane: a warp reads 32 consecutive columns of a row).
+// The tiles of sigmoid_grad and transpose: 64 rows x 32 columns (x 8 in sigmoid_grad for half operands), 8 warps,
+// warp w holding rows w, w + 8, ... (one column per lane, 8 for half operands: a warp reads 32 or 256 consecutive
+// columns of a row).
 constexpr int TR = 64, TC = 32, PER = TR / 8;
 
 // A tile in shared memory (tile[r][c]: row r0 + r, column c0 + c of a (rows, cols) block) stored transposed,
@@ -44,34 +48,142 @@ __device__ __forceinline__ void store_transposed(const A (&tile)[TR][TC + 1], A*
 template <bool C, typename X, typename Y> struct pick { using type = X; };
 template <typename X, typename Y> struct pick<false, X, Y> { using type = Y; };
 
+// The 2-byte types' bits, for packing 8 of them into 16 bytes.
+__device__ __forceinline__ unsigned bits16(__half v) { return __half_as_ushort(v); }
+__device__ __forceinline__ unsigned bits16(__nv_bfloat16 v) { return __bfloat16_as_ushort(v); }
+template <typename H> __device__ __forceinline__ H from_bits16(unsigned b);
+template <> __device__ __forceinline__ __half from_bits16<__half>(unsigned b) {
+    return __ushort_as_half((unsigned short)b);
+}
+template <> __device__ __forceinline__ __nv_bfloat16 from_bits16<__nv_bfloat16>(unsigned b) {
+    return __ushort_as_bfloat16((unsigned short)b);
+}
+
+// 8 consecutive values of S (float or a 2-byte type) held as 2 * sizeof(S) 32-bit words: the registers of one
+// 16-byte load of 2-byte values, or two of floats. get / put: value k (a constant after unrolling).
+template <typename S> __device__ __forceinline__ float get8(const unsigned (&w)[2 * sizeof(S)], int k) {
+    if constexpr (sizeof(S) == 4) return __uint_as_float(w[k]);
+    else return cf::to_acc(from_bits16<S>(w[k >> 1] >> (16 * (k & 1))));
+}
+template <typename S> __device__ __forceinline__ void put8(unsigned (&w)[2 * sizeof(S)], int k, S v) {
+    if constexpr (sizeof(S) == 4) w[k] = __float_as_uint(v);
+    else w[k >> 1] |= bits16(v) << (16 * (k & 1));  // w starts at 0
+}
+
+// sigmoid_grad for half operands (G a 2-byte type, A float, no zt): tiles of 64 rows x 256 columns, warp w holding
+// rows w, w + 8, ... and lane l the 8 consecutive columns 8 l .. 8 l + 7 of each (16 bytes of a 2-byte src or gz row:
+// one 16-byte load and one 16-byte store a row, two loads where src is the recomputed float z), the 8 rows' loads
+// issued before the first use. Where a launch's rows are not all 16-byte aligned (src or z: base address and row
+// stride), and for a lane's last group when it is cut by cols, the same values move one by one instead. The column
+// sums keep the general kernel's order: each warp's 8 rows in row order, then the 8 warps in order.
+template <typename A, typename T, typename G, bool SAVED>
+__device__ __forceinline__ void sigmoid_grad_16b(const typename pick<SAVED, T, A>::type* src, long long lds, G* z,
+                                                 long long ldz, A* __restrict__ partial, long long ldp,
+                                                 const T* __restrict__ bias, const T* __restrict__ g, long long ldg,
+                                                 long long rows, long long cols) {
+    using S = typename pick<SAVED, T, A>::type;
+    static_assert(sizeof(A) == 4 && sizeof(G) == 2 && (sizeof(S) == 2 || sizeof(S) == 4), "half operands only");
+    constexpr int W = 2 * sizeof(S), TW = 8 * 32;  // words of a lane's 8 values of S a row; columns of a tile
+    __shared__ __align__(16) A sums[8][TW];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    // uniform over the launch: every row's 8-column groups 16-byte aligned
+    const bool vec_src = (lds * (long long)sizeof(S)) % 16 == 0 && reinterpret_cast<unsigned long long>(src) % 16 == 0;
+    const bool vec_z = (ldz * (long long)sizeof(G)) % 16 == 0 && reinterpret_cast<unsigned long long>(z) % 16 == 0;
+    const long long tiles_c = (cols + TW - 1) / TW, tiles = (rows + TR - 1) / TR * tiles_c;
+    for (long long t = blockIdx.x; t < tiles; t += gridDim.x) {
+        const long long r0 = t / tiles_c * TR, c0 = t % tiles_c * TW, c = c0 + 8 * lane;
+        const int live = cols - c >= 8 ? 8 : cols - c > 0 ? int(cols - c) : 0;  // columns c .. c + live - 1 are in
+        unsigned v[PER][W];
+        A gr[PER];
+#pragma unroll
+        for (int i = 0; i < PER; ++i) {
+            const long long r = r0 + warp + 8 * i;
+#pragma unroll
+            for (int q = 0; q < W; ++q) v[i][q] = 0u;  // +0 where nothing is read
+            if (r < rows) {
+                const S* p = src + r * lds + c;
+                if (live == 8 && vec_src) {
+#pragma unroll
+                    for (int q = 0; q < W / 4; ++q) {
+                        const uint4 x = reinterpret_cast<const uint4*>(p)[q];
+                        v[i][4 * q] = x.x, v[i][4 * q + 1] = x.y, v[i][4 * q + 2] = x.z, v[i][4 * q + 3] = x.w;
+                    }
+                } else {
+#pragma unroll
+                    for (int k = 0; k < 8; ++k)
+                        if (k < live) put8<S>(v[i], k, p[k]);
+                }
+            }
+            gr[i] = r < rows ? A(cf::to_acc(g[r * ldg])) : A(0);
+        }
+        A b[8], sum[8];
+#pragma unroll
+        for (int k = 0; k < 8; ++k) {
+            b[k] = (!SAVED && bias != nullptr && k < live) ? A(cf::to_acc(bias[c + k])) : A(0);
+            sum[k] = A(0);
+        }
+#pragma unroll
+        for (int i = 0; i < PER; ++i) {
+            const long long r = r0 + warp + 8 * i;
+            A gz[8];
+#pragma unroll
+            for (int k = 0; k < 8; ++k) {
+                const A x = get8<S>(v[i], k);
+                gz[k] = r < rows ? gr[i] * (SAVED ? x : cf::dsigmoid(x + b[k])) : A(0);
+                sum[k] += gz[k];
+            }
+            if (z != nullptr && r < rows) {
+                G* p = z + r * ldz + c;
+                if (live == 8 && vec_z) {
+                    unsigned o[4];
+#pragma unroll
+                    for (int q = 0; q < 4; ++q)
+                        o[q] = bits16(cf::from_acc<G>(gz[2 * q])) | bits16(cf::from_acc<G>(gz[2 * q + 1])) << 16;
+                    __stwb(reinterpret_cast<uint4*>(p), make_uint4(o[0], o[1], o[2], o[3]));  // st.global.v4
+                } else {
+#pragma unroll
+                    for (int k = 0; k < 8; ++k)
+                        if (k < live) p[k] = cf::from_acc<G>(gz[k]);
+                }
+            }
+        }
+        if (partial == nullptr) continue;  // uniform over the block
+        float4* row = reinterpret_cast<float4*>(&sums[warp][8 * lane]);
+        row[0] = make_float4(sum[0], sum[1], sum[2], sum[3]);
+        row[1] = make_float4(sum[4], sum[5], sum[6], sum[7]);
+        __syncthreads();
+        const long long cj = c0 + threadIdx.x;  // a column a thread: the 8 warps' sums in order
+        A total = A(0);
+#pragma unroll
+        for (int w = 0; w < 8; ++w) total += sums[w][threadIdx.x];
+        if (cj < cols) partial[r0 / TR * ldp + cj] = total;
+        __syncthreads();
+    }
+}
+
 template <typename A, typename T, typename G, bool SAVED>
 __global__ void __launch_bounds__(256)
 sigmoid_grad(const typename pick<SAVED, T, A>::type* src, long long lds, G* z, long long ldz, A* __restrict__ zt,
              long long ldzt, A* __restrict__ partial, long long ldp, const T* __restrict__ bias,
              const T* __restrict__ g, long long ldg, long long rows, long long cols) {
-    // Half operands (G narrower than A: no zt) take V = 4 column groups a lane, tiles of 64 x 128: a warp's load of
-    // 32 consecutive 2-byte values is 64 bytes, and 8 of them in flight a thread left the H100's HBM at a third of
-    // its bandwidth (benchmarks/NOTES.md, session 17).
-    constexpr int V = sizeof(G) < sizeof(A) ? 4 : 1;
-    __shared__ A tile[V == 1 ? TR : 1][TC + 1];
-    __shared__ A sums[8][TC * V];
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const long long tiles_c = (cols + TC * V - 1) / (TC * V), tiles = (rows + TR - 1) / TR * tiles_c;
-    for (long long t = blockIdx.x; t < tiles; t += gridDim.x) {
-        const long long r0 = t / tiles_c * TR, c0 = t % tiles_c * (TC * V);
-        A v[V][PER];
-#pragma unroll
-        for (int u = 0; u < V; ++u) {
-            const long long c = c0 + TC * u + lane;
+    if constexpr (sizeof(G) < sizeof(A)) {
+        // 16 bytes a lane a row: 32 consecutive 2-byte values a warp (64 bytes a load) left the H100's HBM at a third
+        // of its bandwidth, and 4 such groups a lane under half of it (benchmarks/NOTES.md, sessions 17 and 18)
+        sigmoid_grad_16b<A, T, G, SAVED>(src, lds, z, ldz, partial, ldp, bias, g, ldg, rows, cols);
+    } else {
+        __shared__ A tile[TR][TC + 1];
+        __shared__ A sums[8][TC];
+        const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+        const long long tiles_c = (cols + TC - 1) / TC, tiles = (rows + TR - 1) / TR * tiles_c;
+        for (long long t = blockIdx.x; t < tiles; t += gridDim.x) {
+            const long long r0 = t / tiles_c * TR, c0 = t % tiles_c * TC;
+            const long long c = c0 + lane;
+            A v[PER];
 #pragma unroll
             for (int i = 0; i < PER; ++i) {
                 const long long r = r0 + warp + 8 * i;
-                v[u][i] = (c < cols && r < rows) ? A(cf::to_acc(src[r * lds + c])) : A(0);
+                v[i] = (c < cols && r < rows) ? A(cf::to_acc(src[r * lds + c])) : A(0);
             }
-        }
-#pragma unroll
-        for (int u = 0; u < V; ++u) {
-            const long long c = c0 + TC * u + lane;
             const bool live_c = c < cols;
             const A b = (!SAVED && bias != nullptr && live_c) ? A(cf::to_acc(bias[c])) : A(0);
             A sum = A(0);
@@ -80,29 +192,23 @@ sigmoid_grad(const typename pick<SAVED, T, A>::type* src, long long lds, G* z, l
                 const long long r = r0 + warp + 8 * i;
                 // g[r * ldg]: L1 hits after the first column group
                 const A gz =
-                    r < rows ? A(cf::to_acc(g[r * ldg])) * (SAVED ? v[u][i] : cf::dsigmoid(v[u][i] + b)) : A(0);
+                    r < rows ? A(cf::to_acc(g[r * ldg])) * (SAVED ? v[i] : cf::dsigmoid(v[i] + b)) : A(0);
                 if (z != nullptr && live_c && r < rows) z[r * ldz + c] = cf::from_acc<G>(gz);
-                if constexpr (V == 1) tile[warp + 8 * i][lane] = gz;
+                tile[warp + 8 * i][lane] = gz;
                 sum += gz;
             }
-            sums[warp][TC * u + lane] = sum;
-        }
-        if (zt == nullptr && partial == nullptr) continue;  // uniform over the block
-        __syncthreads();
-        if constexpr (V == 1) {
+            sums[warp][lane] = sum;
+            if (zt == nullptr && partial == nullptr) continue;  // uniform over the block
+            __syncthreads();
             if (zt != nullptr) store_transposed(tile, zt, ldzt, r0, c0, rows, cols);
-        }
-        if (partial != nullptr && warp == 0) {
-#pragma unroll
-            for (int u = 0; u < V; ++u) {
-                const long long c = c0 + TC * u + lane;
+            if (partial != nullptr && warp == 0) {
                 A total = A(0);
 #pragma unroll
-                for (int w = 0; w < 8; ++w) total += sums[w][TC * u + lane];
+                for (int w = 0; w < 8; ++w) total += sums[w][lane];
                 if (c < cols) partial[r0 / TR * ldp + c] = total;
             }
+            __syncthreads();
         }
-        __syncthreads();
     }
 }
 
