@@ -139,7 +139,10 @@ __device__ __forceinline__ void sigmoid_grad_16b(const typename pick<SAVED, T, A
 #pragma unroll
                     for (int q = 0; q < 4; ++q)
                         o[q] = bits16(cf::from_acc<G>(gz[2 * q])) | bits16(cf::from_acc<G>(gz[2 * q + 1])) << 16;
-                    __stwb(reinterpret_cast<uint4*>(p), make_uint4(o[0], o[1], o[2], o[3]));  // st.global.v4
+                    // inline PTX: a plain C++ uint4 store came out as 4 st.global.u32, __stwb as a strong one
+                    asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(o[0]), "r"(o[1]), "r"(o[2]),
+                                 "r"(o[3])
+                                 : "memory");
                 } else {
 #pragma unroll
                     for (int k = 0; k < 8; ++k)
