@@ -48,26 +48,15 @@ __device__ __forceinline__ void store_transposed(const A (&tile)[TR][TC + 1], A*
 template <bool C, typename X, typename Y> struct pick { using type = X; };
 template <typename X, typename Y> struct pick<false, X, Y> { using type = Y; };
 
-// The 2-byte types' bits, for packing 8 of them into 16 bytes.
-__device__ __forceinline__ unsigned bits16(__half v) { return __half_as_ushort(v); }
-__device__ __forceinline__ unsigned bits16(__nv_bfloat16 v) { return __bfloat16_as_ushort(v); }
-template <typename H> __device__ __forceinline__ H from_bits16(unsigned b);
-template <> __device__ __forceinline__ __half from_bits16<__half>(unsigned b) {
-    return __ushort_as_half((unsigned short)b);
-}
-template <> __device__ __forceinline__ __nv_bfloat16 from_bits16<__nv_bfloat16>(unsigned b) {
-    return __ushort_as_bfloat16((unsigned short)b);
-}
-
 // 8 consecutive values of S (float or a 2-byte type) held as 2 * sizeof(S) 32-bit words: the registers of one
 // 16-byte load of 2-byte values, or two of floats. get / put: value k (a constant after unrolling).
 template <typename S> __device__ __forceinline__ float get8(const unsigned (&w)[2 * sizeof(S)], int k) {
     if constexpr (sizeof(S) == 4) return __uint_as_float(w[k]);
-    else return cf::to_acc(from_bits16<S>(w[k >> 1] >> (16 * (k & 1))));
+    else return cf::to_acc(cf::from_bits16<S>(w[k >> 1] >> (16 * (k & 1))));
 }
 template <typename S> __device__ __forceinline__ void put8(unsigned (&w)[2 * sizeof(S)], int k, S v) {
     if constexpr (sizeof(S) == 4) w[k] = __float_as_uint(v);
-    else w[k >> 1] |= bits16(v) << (16 * (k & 1));  // w starts at 0
+    else w[k >> 1] |= cf::bits16(v) << (16 * (k & 1));  // w starts at 0
 }
 
 // sigmoid_grad for half operands (G a 2-byte type, A float, no zt): tiles of 64 rows x 256 columns, warp w holding
@@ -138,7 +127,8 @@ __device__ __forceinline__ void sigmoid_grad_16b(const typename pick<SAVED, T, A
                     unsigned o[4];
 #pragma unroll
                     for (int q = 0; q < 4; ++q)
-                        o[q] = bits16(cf::from_acc<G>(gz[2 * q])) | bits16(cf::from_acc<G>(gz[2 * q + 1])) << 16;
+                        o[q] = cf::bits16(cf::from_acc<G>(gz[2 * q])) |
+                               cf::bits16(cf::from_acc<G>(gz[2 * q + 1])) << 16;
                     // inline PTX: a plain C++ uint4 store came out as 4 st.global.u32, __stwb as a strong one
                     asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(o[0]), "r"(o[1]), "r"(o[2]),
                                  "r"(o[3])

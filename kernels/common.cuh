@@ -22,6 +22,17 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_acc<__nv_bfloat16>(flo
 template <typename T> __device__ __forceinline__ T from_acc(double v);
 template <> __device__ __forceinline__ double from_acc<double>(double v) { return v; }
 
+// The bits of the 2-byte types as the low half of a 32-bit word (for packing them into 16-byte chunks), and back.
+__device__ __forceinline__ unsigned bits16(__half v) { return __half_as_ushort(v); }
+__device__ __forceinline__ unsigned bits16(__nv_bfloat16 v) { return __bfloat16_as_ushort(v); }
+template <typename H> __device__ __forceinline__ H from_bits16(unsigned b);  // b's low 16 bits
+template <> __device__ __forceinline__ __half from_bits16<__half>(unsigned b) {
+    return __ushort_as_half((unsigned short)b);
+}
+template <> __device__ __forceinline__ __nv_bfloat16 from_bits16<__nv_bfloat16>(unsigned b) {
+    return __ushort_as_bfloat16((unsigned short)b);
+}
+
 // Logistic function; NaN stays NaN, +inf -> 1, -inf -> 0 (as torch.sigmoid). The fp32 version uses the hardware
 // exp2 and a fast divide (a few ulp per term; exp(-z) = inf for z < -88 gives exactly 0): full-precision expf and
 // IEEE division made a bandwidth-bound reduction instruction-bound.

@@ -101,21 +101,47 @@ template <Sig S> __device__ __forceinline__ float sigmoid(float z) {
     }
 }
 
-// v0, v1 to columns n, n + 1 (n even) of a row of `cols` values: one store of both where both exist and cols is
-// even (the pair is then aligned to its size), else each on its own.
-template <class T>
-__device__ __forceinline__ void store_pair(T* row, int n, int cols, float v0, float v1) {
-    struct alignas(2 * sizeof(T)) Pair { T v[2]; };
-    if (n + 1 < cols && cols % 2 == 0) {
-        *reinterpret_cast<Pair*>(row + n) = Pair{{cf::from_acc<T>(v0), cf::from_acc<T>(v1)}};
-    } else {
-        if (n < cols) row[n] = cf::from_acc<T>(v0);
-        if (n + 1 < cols) row[n + 1] = cf::from_acc<T>(v1);
+// A warp's 16 rows x 64 columns of sigmoid' in a 2-byte type, staged in shared memory (2 KB, 128 bytes a row) so that
+// they leave as 16-byte stores of whole 128-byte row segments instead of 4-byte pairs in 8 rows at a time. The
+// 16-byte chunk c of row r sits at chunk c ^ (r & 7): the pairs' writes (8 rows, 4 lanes a row) and the rows' reads
+// (8 lanes a row) are both free of bank conflicts.
+struct SavedRows {
+    static constexpr int ROWS = 16, WORDS = 32;  // 32-bit words a row: 64 two-byte values
+    __align__(16) unsigned word[ROWS * WORDS];
+
+    __device__ __forceinline__ void put(int r, int c, unsigned pair) {  // c: the pair's column, even
+        word[r * WORDS + (((c >> 3) ^ (r & 7)) << 2) + ((c >> 1) & 3)] = pair;
     }
-}
+    // Row r0 + r of the block, columns n0 .. n0 + 63, to `saved` (rows of n values): lane l moves 8 columns of row
+    // 4i + l / 8 per step i; whole 16-byte chunks where the rows are 16-byte aligned, else value by value.
+    template <class T>
+    __device__ __forceinline__ void store(T* saved, long long r0, int rows, int n0, int n, bool aligned,
+                                          int lane) const {
+        static_assert(sizeof(T) == 2, "pairs of 2-byte values");
+        const int c = lane & 7;
+#pragma unroll
+        for (int i = 0; i < ROWS / 4; ++i) {
+            const int r = 4 * i + (lane >> 3), col = n0 + 8 * c;
+            if (r0 + r >= rows || col >= n) continue;
+            const uint4 v = *reinterpret_cast<const uint4*>(&word[r * WORDS + ((c ^ (r & 7)) << 2)]);
+            T* p = saved + (r0 + r) * n + col;
+            if (aligned && col + 8 <= n) {
+                *reinterpret_cast<uint4*>(p) = v;
+            } else {
+                const unsigned w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+                for (int e = 0; e < 8; ++e)
+                    if (col + e < n) p[e] = cf::from_bits16<T>(w[e >> 1] >> (16 * (e & 1)));
+            }
+        }
+    }
+};
+
+template <bool SAVE> struct Staging { struct type { SavedRows warp[8]; }; };
+template <> struct Staging<false> { struct type {}; };
 
 // Forward, a = x: out[m] = sum_n sigmoid(c[m][n] + bias[n]), and with SAVE saved[m][n] = sigmoid'(...)
-// (cf::dsigmoid_fast, two columns a store where the rows allow; the sums are the plain instance's, bit for bit).
+// (cf::dsigmoid_fast, 64 columns at a time through SavedRows; the sums are the plain instance's, bit for bit).
 // The tile's bias values are staged in shared memory before the main loop (two buffers: a unit's prepare runs while
 // the previous unit's epilogue may still read the other).
 template <int BN, bool SAVE, Sig S> struct RowSigmoidSum {
@@ -124,6 +150,7 @@ template <int BN, bool SAVE, Sig S> struct RowSigmoidSum {
         float bias[2][BN];
         float red[2 * 64];  // the tile's row sums, by consumer warpgroup
         int verdict;
+        typename Staging<SAVE>::type saved;  // a consumer warp's SavedRows each
     };
 
     template <class T>
@@ -140,29 +167,44 @@ template <int BN, bool SAVE, Sig S> struct RowSigmoidSum {
         if (!part_exchange(acc, a, u, cut, ct, &sh.verdict)) return;
         const int cwg = ct >> 7, w = (ct >> 5) & 3, g = (ct & 31) >> 2, t = ct & 3;
         const float* bias = sh.bias[nth & 1];
+        const int r_warp = 64 * cwg + 16 * w;  // the warp's first row in the tile
+        // uniform over the launch: whole 16-byte chunks of saved rows
+        const bool aligned = a.n % 8 == 0 && reinterpret_cast<unsigned long long>(a.saved) % 16 == 0;
+        float s[2] = {0.0f, 0.0f};
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            const int r = 64 * cwg + 16 * w + 8 * h + g, row = u.m0 + r;
-            float s = 0.0f;
+        for (int jc = 0; jc < BN / 64; ++jc) {
 #pragma unroll
-            for (int j = 0; j < BN / 8; ++j) {
-                float ds[2] = {0.0f, 0.0f};
+            for (int h = 0; h < 2; ++h)
 #pragma unroll
-                for (int q = 0; q < 2; ++q) {
-                    const int c = 8 * j + 2 * t + q;
-                    if (u.n0 + c < a.n) {
-                        const float z = acc[4 * j + 2 * h + q] + bias[c];
-                        s += sigmoid<S>(z);
-                        if constexpr (SAVE) ds[q] = cf::dsigmoid_fast(z);
+                for (int j = 8 * jc; j < 8 * jc + 8; ++j) {
+                    float ds[2] = {0.0f, 0.0f};
+#pragma unroll
+                    for (int q = 0; q < 2; ++q) {
+                        const int c = 8 * j + 2 * t + q;
+                        if (u.n0 + c < a.n) {
+                            const float z = acc[4 * j + 2 * h + q] + bias[c];
+                            s[h] += sigmoid<S>(z);
+                            if constexpr (SAVE) ds[q] = cf::dsigmoid_fast(z);
+                        }
+                    }
+                    if constexpr (SAVE) {
+                        const unsigned pair =
+                            cf::bits16(cf::from_acc<T>(ds[0])) | cf::bits16(cf::from_acc<T>(ds[1])) << 16;
+                        sh.saved.warp[ct >> 5].put(8 * h + g, 8 * (j - 8 * jc) + 2 * t, pair);
                     }
                 }
-                if (SAVE && row < a.rows)
-                    store_pair(static_cast<T*>(a.saved) + (long long)row * a.n, u.n0 + 8 * j + 2 * t, a.n, ds[0],
-                               ds[1]);
+            if constexpr (SAVE) {
+                __syncwarp();
+                sh.saved.warp[ct >> 5].template store<T>(static_cast<T*>(a.saved), (long long)u.m0 + r_warp,
+                                                         a.rows, u.n0 + 64 * jc, a.n, aligned, ct & 31);
+                __syncwarp();  // read before the next 64 columns overwrite
             }
-            s += __shfl_xor_sync(0xffffffffu, s, 1);
-            s += __shfl_xor_sync(0xffffffffu, s, 2);
-            if (t == 0) sh.red[r] = s;
+        }
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            s[h] += __shfl_xor_sync(0xffffffffu, s[h], 1);
+            s[h] += __shfl_xor_sync(0xffffffffu, s[h], 2);
+            if (t == 0) sh.red[r_warp + 8 * h + g] = s[h];
         }
         ConsumerSync()();
         hand_over<T, 128>(a, u, u.m0, [&](int r) { return sh.red[r]; }, ct, &sh.verdict);
