@@ -19,6 +19,17 @@ if [ "$part" = 1 ]; then
         "tests/test_gpu_kernels.py::test_gemm_core_forward" > "$OUT/pytest_core.log" 2>&1)
     rc=$?; echo "core tests rc $rc"; tail -2 "$OUT/pytest_core.log"
     [ $rc -eq 0 ] || { grep -E "Error|assert|FAILED|Timeout" "$OUT/pytest_core.log" | head -30; exit 1; }
+    # NVRTC's registers and local memory (spills) for the tile instances (nvcc 13's ptxas: 0 spills at 56 / 224)
+    PYTHONPATH=$root/.warps timeout 60 python3 -c "
+from cupy_fused import loader
+from cupy_fused.gemm.kernel import FILENAME, GemmSpec
+from cupy_fused.gemm.operands import OPERANDS
+for bn in (128, 256):
+    for save in (False, True):
+        spec = GemmSpec(OPERANDS['bf16'], bn, False, save)
+        k = loader._module(FILENAME, spec.instance, loader.arch_of(0)).get_function(spec.instance)
+        print(spec.instance, 'regs', k.num_regs, 'local bytes', k.local_size_bytes)
+"
     for tool in racecheck synccheck memcheck; do
         CUPY_FUSED_TUNE=0 PYTHONPATH=$root/.warps timeout 60 compute-sanitizer --tool $tool --print-limit 20 \
             --error-exitcode 3 python3 scripts/sanitize_cases.py --quick --only sm90: --dtypes bfloat16 \
