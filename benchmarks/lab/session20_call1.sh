@@ -19,6 +19,9 @@ if [ "$part" = 1 ]; then
         "tests/test_gpu_kernels.py::test_gemm_core_forward" > "$OUT/pytest_core.log" 2>&1)
     rc=$?; echo "core tests rc $rc"; tail -2 "$OUT/pytest_core.log"
     [ $rc -eq 0 ] || { grep -E "Error|assert|FAILED|Timeout" "$OUT/pytest_core.log" | head -30; exit 1; }
+    for tree in warps before; do  # events timing and float64 errors (sums, s') of the tile instances, both trees
+        PYTHONPATH=$root/.$tree timeout 40 python3 benchmarks/lab/time_core_tile.py 2>&1 | sed "s/^/$tree /" | tail -4
+    done
     # NVRTC's registers and local memory (spills) for the tile instances (nvcc 13's ptxas: 0 spills at 56 / 224)
     PYTHONPATH=$root/.warps timeout 60 python3 -c "
 from cupy_fused import loader
