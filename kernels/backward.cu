@@ -126,9 +126,7 @@ __device__ __forceinline__ void sigmoid_grad_16b(const typename pick<SAVED, T, A
                 if (live == 8 && vec_z) {
                     unsigned o[4];
 #pragma unroll
-                    for (int q = 0; q < 4; ++q)
-                        o[q] = cf::bits16(cf::from_acc<G>(gz[2 * q])) |
-                               cf::bits16(cf::from_acc<G>(gz[2 * q + 1])) << 16;
+                    for (int q = 0; q < 4; ++q) o[q] = cf::pack2<G>(gz[2 * q], gz[2 * q + 1]);
                     // inline PTX: a plain C++ uint4 store came out as 4 st.global.u32, __stwb as a strong one
                     asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(o[0]), "r"(o[1]), "r"(o[2]),
                                  "r"(o[3])

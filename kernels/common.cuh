@@ -32,6 +32,16 @@ template <> __device__ __forceinline__ __half from_bits16<__half>(unsigned b) {
 template <> __device__ __forceinline__ __nv_bfloat16 from_bits16<__nv_bfloat16>(unsigned b) {
     return __ushort_as_bfloat16((unsigned short)b);
 }
+// Two floats rounded to a 2-byte type (to nearest even, one paired conversion) in one 32-bit word, lo in the low half.
+template <typename H> __device__ __forceinline__ unsigned pack2(float lo, float hi);
+template <> __device__ __forceinline__ unsigned pack2<__half>(float lo, float hi) {
+    __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<unsigned*>(&v);
+}
+template <> __device__ __forceinline__ unsigned pack2<__nv_bfloat16>(float lo, float hi) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<unsigned*>(&v);
+}
 
 // Logistic function; NaN stays NaN, +inf -> 1, -inf -> 0 (as torch.sigmoid). The fp32 version uses the hardware
 // exp2 and a fast divide (a few ulp per term; exp(-z) = inf for z < -88 gives exactly 0): full-precision expf and

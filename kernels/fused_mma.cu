@@ -189,16 +189,16 @@ mma_tile(const T* __restrict__ x, long long ldx, const T* __restrict__ w, long l
                 for (int j = 0; j < NT; ++j) {
                     const int n = wn * WN + j * 8 + g;
                     const float4 v = *reinterpret_cast<const float4*>(Bs + TR::offset(n, kq));
-                    b[j][0] = ptx::pack_bf16(v.x, v.y);
-                    b[j][1] = ptx::pack_bf16(v.z, v.w);
+                    b[j][0] = cf::pack2<__nv_bfloat16>(v.x, v.y);
+                    b[j][1] = cf::pack2<__nv_bfloat16>(v.z, v.w);
                 }
 #pragma unroll
                 for (int i = 0; i < MT; ++i) {
                     const int r = wm * WM + i * 16 + g;
                     const float4 v0 = *reinterpret_cast<const float4*>(As + TR::offset(r, kq));
                     const float4 v1 = *reinterpret_cast<const float4*>(As + TR::offset(r + 8, kq));
-                    unsigned a[4] = {ptx::pack_bf16(v0.x, v0.y), ptx::pack_bf16(v1.x, v1.y),
-                                     ptx::pack_bf16(v0.z, v0.w), ptx::pack_bf16(v1.z, v1.w)};
+                    unsigned a[4] = {cf::pack2<__nv_bfloat16>(v0.x, v0.y), cf::pack2<__nv_bfloat16>(v1.x, v1.y),
+                                     cf::pack2<__nv_bfloat16>(v0.z, v0.w), cf::pack2<__nv_bfloat16>(v1.z, v1.w)};
 #pragma unroll
                     for (int j = 0; j < NT; ++j) ptx::mma16<__nv_bfloat16>::run(cacc[i][j], a, b[j]);
                 }

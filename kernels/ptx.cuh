@@ -45,11 +45,6 @@ __device__ __forceinline__ uint4 lo_of(const uint4& v, const uint4& h) {
                       to_tf32(__uint_as_float(v.w) - __uint_as_float(h.w)));
 }
 
-__device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // .x = lo (low 16 bits), .y = hi
-    return *reinterpret_cast<unsigned*>(&v);
-}
-
 __device__ __forceinline__ void mma_tf32(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
     asm volatile(
         "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"

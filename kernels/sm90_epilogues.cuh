@@ -188,9 +188,7 @@ template <int BN, bool SAVE, Sig S> struct RowSigmoidSum {
                         }
                     }
                     if constexpr (SAVE) {
-                        const unsigned pair =
-                            cf::bits16(cf::from_acc<T>(ds[0])) | cf::bits16(cf::from_acc<T>(ds[1])) << 16;
-                        sh.saved.warp[ct >> 5].put(8 * h + g, 8 * (j - 8 * jc) + 2 * t, pair);
+                        sh.saved.warp[ct >> 5].put(8 * h + g, 8 * (j - 8 * jc) + 2 * t, cf::pack2<T>(ds[0], ds[1]));
                     }
                 }
             if constexpr (SAVE) {
