@@ -4,7 +4,9 @@
 # epilogue, which stays the untuned choice). Carry .warps (the branch's cupy_fused, kernels, tests, pyproject.toml):
 #   git archive issue26/epilogue-warps cupy_fused kernels tests pyproject.toml | tar -x -C .warps
 # `bash benchmarks/lab/session20_call1.sh 1` (tests, sanitizers, timings: about 350 s), then `... 2` on the warm
-# machine (the whole GPU suite, the bf16 training rows with a fresh tuning cache: about 200 s).
+# machine (the whole GPU suite, the bf16 training rows with a fresh tuning cache: about 200 s), then `... 3` (host
+# profiles of the small training steps, issue 27 item 3; every forward candidate at the small half shapes where the
+# bench's half section lost to torch.compile in session 14: about 150 s).
 # Prediction (H100, bf16, graph replay): saving t256:ew at 16384 x 1024 x 65536 3.8-4.2 ms against t256's 5.56, plain
 # 3.4-3.6 against 3.8; 4096^3 level (64 k tiles a unit: the epilogue was already a small share); 16384 x 256 x 16384
 # (4 k tiles a unit) level or slower: three warps may not take 128 rows within one short main loop. ".warps2" is the
@@ -65,4 +67,17 @@ if [ "$part" = 2 ]; then
         --dtypes bfloat16 --reps 10 --json "$OUT/training_bf16.json" > "$OUT/training_bf16.log" 2>&1
     echo "rows rc $?"; grep -E "fwd\+bwd  " "$OUT/training_bf16.log" | cut -c1-150
     grep -h "sm90" "$OUT"/cache_rows/*.json | head -20; rm -rf "$OUT"/cache_*
+fi
+if [ "$part" = 3 ]; then
+    for args in "256 1024 4096" "1024 4096 4096 --dtype bfloat16"; do
+        label=$(echo $args | tr ' ' _ | sed 's/--dtype_//')
+        PYTHONPATH=$root/.warps timeout 100 python3 benchmarks/lab/profile_training_host.py $args \
+            > "$OUT/host_$label.log" 2>&1
+        echo "host $label rc $?"; grep -A9 "us per step (back" "$OUT/host_$label.log"
+    done
+    mkdir -p "$OUT/p_small"
+    CUPY_FUSED_CACHE_DIR=$OUT/cache_small PYTHONPATH=$root/.warps OUT=$OUT/p_small timeout 150 python3 \
+        benchmarks/lab/probe_core.py --shape bfloat16 256 1024 1024 --shape bfloat16 128 4096 4096 \
+        --shape bfloat16 2048 2048 2048 --shape bfloat16 512 4096 11008 > "$OUT/probe_small.log" 2>&1
+    echo "probe small rc $?"; tail -40 "$OUT/probe_small.log" | cut -c1-110; rm -rf "$OUT/p_small" "$OUT"/cache_*
 fi
