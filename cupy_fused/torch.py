@@ -254,7 +254,13 @@ def _eager(*tensors: Optional[Tensor]) -> bool:
     and their fake implementations)."""
     if any(active() for active in _INTERCEPTED):
         return False
-    return all(t is None or (type(t) in (Tensor, nn.Parameter) and t.device.type in ("cpu", "cuda")) for t in tensors)
+    for t in tensors:  # a loop over flags, not t.device (a new object per read): 1 us against 3.5 per call
+        if t is not None and not (type(t) in _PLAIN and (t.is_cuda or t.is_cpu)):
+            return False
+    return True
+
+
+_PLAIN = (Tensor, nn.Parameter)
 
 
 def linear_sigmoid_sum(
