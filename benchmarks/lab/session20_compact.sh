@@ -27,18 +27,18 @@ for bn in (128, 256):
             print(spec.instance, 'regs', k.num_regs, 'local bytes', k.local_size_bytes)
 " 2>&1 | tail -8
 for tool in racecheck synccheck; do
-    [ $SECONDS -lt 330 ] || { echo "$tool skipped"; continue; }
+    [ $SECONDS -lt 300 ] || { echo "$tool skipped"; continue; }
     CUPY_FUSED_TUNE=0 PYTHONPATH=$root/.warps timeout 60 compute-sanitizer --tool $tool --print-limit 20 \
         --error-exitcode 3 python3 scripts/sanitize_cases.py --quick --only sm90: --dtypes bfloat16 \
         > "$OUT/sanitize_$tool.log" 2>&1
     echo "$tool exit $?: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitize_$tool.log" | tail -1)"
 done
-if [ $SECONDS -lt 400 ]; then
+if [ $SECONDS -lt 360 ]; then
     PYTHONPATH=$root/.warps timeout 70 python3 benchmarks/lab/profile_training_host.py 256 1024 4096 \
         > "$OUT/host_256_1024_4096.log" 2>&1
     echo "host rc $?"; grep -A9 "us per step (back" "$OUT/host_256_1024_4096.log"
 fi
-if [ $SECONDS -lt 430 ]; then
+if [ $SECONDS -lt 400 ]; then
     mkdir -p "$OUT/p"
     CUPY_FUSED_CACHE_DIR=$OUT/cache PYTHONPATH=$root/.warps OUT=$OUT/p timeout 100 python3 \
         benchmarks/lab/probe_core.py --skip fused:: cublaslt --shape bfloat16 16384 1024 65536 \
