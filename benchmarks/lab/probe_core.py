@@ -8,8 +8,11 @@ CUDA-graph replay of 20 back-to-back calls over rotating input sets (2x the L2 i
 relative error against float64. Full rows go to OUT/probe_core.json, a short table last.
 
     PYTHONPATH=$PWD python3 benchmarks/lab/probe_core.py [--quick] [--shape DTYPE B K N ...] [--skip PREFIX ...]
-        [--saves]
+        [--saves] [--every-core]
 
+``--every-core``: the core's instances also at shapes where ``planner._core_offered`` leaves them out (method
+"fused"'s candidates added to "auto"'s: session 20 asks whether one launch of the core beats cuBLASLt + reduction at
+1024 x 4096 x 4096, where the bf16 step is host-bound).
 ``--saves``: the training forward's candidates, each also storing sigmoid'(z) (B, N) in x's dtype, and "ours auto"
 as ``backward.forward`` with every size saved, whose plan is printed (session 17: the saving bf16 forward at
 16384 x 1024 x 65536 took 6.1 ms on cuBLAS + float32 z blocks in a training step).
@@ -67,7 +70,7 @@ def exe_fn(exe, sets, rows, dtype, saved=None):
     return f
 
 
-def probe(dtype_name, B, K, N, l2, rows_out, skip=(), saves=False):
+def probe(dtype_name, B, K, N, l2, rows_out, skip=(), saves=False, every_core=False):
     dtype = getattr(torch, dtype_name)
     torch.manual_seed(B + K + N)
     bound = 1 / math.sqrt(K)
@@ -100,7 +103,11 @@ def probe(dtype_name, B, K, N, l2, rows_out, skip=(), saves=False):
     p, _ = planner.problem_of(ops, B, K, N, 256 * 2**20, save=saves)
     info = loader.device_info(0)
     best_core = None
-    for cand in planner.candidates(p, precision, "auto", info, tuning=True):
+    cands = planner.candidates(p, precision, "auto", info, tuning=True)
+    if every_core:  # the core's instances also where planner._core_offered leaves them out
+        kernels = {c.kernel for c in cands}
+        cands += [c for c in planner.candidates(p, precision, "fused", info, tuning=True) if c.kernel not in kernels]
+    for cand in cands:
         if any(cand.kernel.startswith(prefix) for prefix in skip):
             continue
         exe = cand.build()
@@ -147,6 +154,7 @@ def main():
     parser.add_argument("--budget", type=float, default=280, help="start no shape after this many seconds")
     parser.add_argument("--skip", nargs="+", default=[], metavar="PREFIX", help="leave out candidates named so")
     parser.add_argument("--saves", action="store_true", help="the training forward's candidates (storing sigmoid')")
+    parser.add_argument("--every-core", action="store_true", help="the core's instances where the planner omits them")
     args = parser.parse_args()
     shapes = (
         [(d, int(b), int(k), int(n)) for d, b, k, n in args.shape] if args.shape else (QUICK if args.quick else SHAPES)
@@ -158,7 +166,7 @@ def main():
         if time.perf_counter() - start > args.budget:
             print("budget spent: skipped", shape)
             continue
-        probe(*shape, l2, rows, args.skip, args.saves)
+        probe(*shape, l2, rows, args.skip, args.saves, args.every_core)
         torch.cuda.empty_cache()
     out = os.environ.get("OUT", ".")
     with open(os.path.join(out, "probe_core.json"), "w") as f:
