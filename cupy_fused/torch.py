@@ -245,6 +245,7 @@ _INTERCEPTED = (
     lambda: _dispatch_modes() > 0,
     getattr(torch._C, "_is_torch_function_mode_enabled", lambda: True),
 )
+_PLAIN = (Tensor, nn.Parameter)  # the tensor types a call may take the eager path with
 
 
 def _eager(*tensors: Optional[Tensor]) -> bool:
@@ -258,9 +259,6 @@ def _eager(*tensors: Optional[Tensor]) -> bool:
         if t is not None and not (type(t) in _PLAIN and (t.is_cuda or t.is_cpu)):
             return False
     return True
-
-
-_PLAIN = (Tensor, nn.Parameter)
 
 
 def linear_sigmoid_sum(
