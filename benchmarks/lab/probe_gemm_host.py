@@ -1,5 +1,5 @@
-"""Host time per call of one half GEMM through each route a half training step could take (session 20: the bf16 step at
-1024 x 4096 x 4096 seems to spend about 90 us of host per cuBLASLt call, profile_training_host.py): our cuBLASLt
+"""Host time per call of one half GEMM through each route a half training step could take (session 20: under cProfile
+one cuBLASLt call of the bf16 step at 1024 x 4096 x 4096 took 35 us of host, profile_training_host.py): our cuBLASLt
 Gemm (ctypes), cuBLAS's cublasGemmEx through CuPy's binding, torch.mm, and one of our kernel launches (the
 reduction) for scale. Host us per call of back-to-back calls (one synchronize at the end) and GPU us per call (CUDA
 events), z = x @ W.T, x (B, K) and W (N, K) bf16, z fp32 (torch.mm: bf16).
@@ -35,7 +35,7 @@ def main():
     import cupy
     from cupy_backends.cuda.libs import cublas
 
-    from cupy_fused.backends.cublaslt import matmul_rows
+    from cupy_fused.backends.cublaslt import _CUDA_TYPE, matmul_rows
     from cupy_fused.backends.reduce import SigmoidSum
     from cupy_fused.precision import CUBLAS_COMPUTE_32F
 
@@ -54,8 +54,27 @@ def main():
     cublas.setStream(handle, stream)
     one, zero = ctypes.c_float(1.0), ctypes.c_float(0.0)
     pa, pb = ctypes.addressof(one), ctypes.addressof(zero)
+    bf16, f32 = _CUDA_TYPE["bfloat16"], _CUDA_TYPE["float32"]
     rows["cublasGemmEx (CuPy binding)"] = lambda: cublas.gemmEx(
-        handle, 1, 0, N, B, K, pa, w.data_ptr(), 14, K, x.data_ptr(), 14, K, pb, z.data_ptr(), 0, N, 68, -1
+        handle,
+        cublas.CUBLAS_OP_T,
+        cublas.CUBLAS_OP_N,
+        N,
+        B,
+        K,
+        pa,
+        w.data_ptr(),
+        bf16,
+        K,
+        x.data_ptr(),
+        bf16,
+        K,
+        pb,
+        z.data_ptr(),
+        f32,
+        N,
+        CUBLAS_COMPUTE_32F,
+        cublas.CUBLAS_GEMM_DEFAULT,
     )
     rows["torch.mm(out=bf16)"] = lambda: torch.mm(x, w.t(), out=zh)
     rows["torch.mm (new bf16 result)"] = lambda: torch.mm(x, w.t())

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# For the call after the ping-pong branch's (.pp/benchmarks/lab/session21_call1.sh), on main's tree, warm machine:
+# Run by session21_callB.sh (benchmarks/lab/pending/issue26-pingpong), or alone on main's tree:
 # where the small half training steps lose host time (benchmarks/NOTES.md, session 20). About 150 s.
 # 1. Host us per call of one bf16 GEMM through our cuBLASLt Gemm, cublasGemmEx (CuPy), torch.mm and one launch of
 #    ours. Prediction: cuBLASLt 15-35 us of host a call against 5-10 for one launch of ours; torch.mm 10-20.
